@@ -1,0 +1,142 @@
+"""Finding and launching a usable Chromium.
+
+Playwright's own browser download is not possible everywhere (closed
+networks, distro Chromium only), so gallery looks in order for: an explicit
+path (``--chromium`` / ``GALLERY_CHROMIUM``), a Playwright-installed Chromium,
+then ``chromium``, ``chromium-browser`` and ``google-chrome`` on PATH.
+The launch flags stop Chromium from making stray connections of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BrowserNotFound
+
+PATH_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+#: No background traffic: the sandbox must see only the page's own requests.
+QUIET_FLAGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-breakpad",
+    "--no-default-browser-check",
+    "--metrics-recording-only",
+    "--disable-quic",
+)
+
+#: Headless WebGL through SwiftShader (software GL), so 3D pages render without a GPU.
+WEBGL_FLAGS = ("--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist")
+
+
+@dataclass(frozen=True)
+class ChromiumInfo:
+    path: Path
+    how: str  # "option", "GALLERY_CHROMIUM", "playwright", "PATH"
+
+
+def _playwright_chromium() -> Path | None:
+    """The Chromium Playwright installed, if its executable exists."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    try:
+        with sync_playwright() as p:
+            path = Path(p.chromium.executable_path)
+    except Exception:  # noqa: BLE001 - Playwright raises plain Exception when not installed
+        return None
+    return path if path.is_file() else None
+
+
+def find_chromium(explicit: str | os.PathLike[str] | None = None) -> ChromiumInfo:
+    """The first usable Chromium in the documented order, or BrowserNotFound."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise BrowserNotFound("no such file", field="--chromium", source=path)
+        return ChromiumInfo(path, "option")
+    env = os.environ.get("GALLERY_CHROMIUM")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise BrowserNotFound(f"GALLERY_CHROMIUM points to a missing file: {path}")
+        return ChromiumInfo(path, "GALLERY_CHROMIUM")
+    pw = _playwright_chromium()
+    if pw:
+        return ChromiumInfo(pw, "playwright")
+    for name in PATH_NAMES:
+        found = shutil.which(name)
+        if found:
+            return ChromiumInfo(Path(found), "PATH")
+    raise BrowserNotFound(
+        "no Chromium found: set GALLERY_CHROMIUM, run `python -m playwright install chromium`, "
+        "or install your system's chromium package (`make setup` does this)"
+    )
+
+
+def chromium_version(path: Path) -> str:
+    """``Chromium 156.0...`` as the binary reports it (empty when it cannot say)."""
+    try:
+        out = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip()
+
+
+def launch_args(*, webgl: bool = True) -> list[str]:
+    """Chromium flags: quiet networking, software WebGL, and ``--no-sandbox`` when root."""
+    args = list(QUIET_FLAGS)
+    if webgl:
+        args += WEBGL_FLAGS
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")
+    return args
+
+
+def launch_options(explicit: str | None = None) -> dict:
+    """Keyword arguments for ``playwright.chromium.launch``."""
+    info = find_chromium(explicit)
+    return {"executable_path": str(info.path), "args": launch_args(), "headless": True}
+
+
+def install_chromium() -> str:
+    """Install a Chromium the way this machine allows; returns what was done.
+
+    Root on Debian/Ubuntu gets the distro package (Playwright's download is not
+    reachable everywhere); anyone else gets ``playwright install chromium``.
+    """
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if is_root and Path("/etc/debian_version").exists() and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+        return "installed Debian's chromium package"
+    import sys
+
+    subprocess.run([sys.executable, "-m", "playwright", "install", "chromium"], check=True)
+    return "installed Playwright's Chromium"
+
+
+def ensure_chromium() -> ChromiumInfo:
+    """Find a Chromium, installing one first when there is none (used by ``make setup``)."""
+    try:
+        return find_chromium()
+    except BrowserNotFound:
+        print(f"gallery: no Chromium found; {install_chromium()}")
+        return find_chromium()
+
+
+if __name__ == "__main__":  # python -m gallery.browser: the setup step
+    found = ensure_chromium()
+    print(f"gallery: chromium {found.path} ({found.how})")

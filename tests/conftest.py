@@ -1,0 +1,31 @@
+"""Shared fixtures: the project's paths and pytest-playwright wired to the discovered Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gallery.browser import find_chromium, launch_args
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "network: needs the npm registry (skipped when unreachable)")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    return str(find_chromium().path)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict, chromium_path: str) -> dict:
+    """pytest-playwright's browser fixtures use the same Chromium and flags as gallery."""
+    return {**browser_type_launch_args, "executable_path": chromium_path, "args": launch_args()}

@@ -1,0 +1,129 @@
+"""The CLI skeleton: help everywhere, listings, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gallery.cli import cli
+
+COMMANDS = [
+    ["run"],
+    ["generate"],
+    ["render"],
+    ["build"],
+    ["import"],
+    ["results"],
+    ["compare"],
+    ["baseline", "set"],
+    ["libs", "prefetch"],
+    ["merge"],
+    ["serve"],
+    ["models"],
+    ["prompts"],
+    ["doctor"],
+]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_and_common_options(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(cli, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--config", "--prompts", "--out"):
+        assert option in result.output
+    # the first help line explains the command (not just its name)
+    assert len(result.output.split("\n\n")[1].strip()) > 20
+
+
+def test_prompts_lists_catalogue(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    result = runner.invoke(cli, ["prompts"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for pid in ("voxel-pagoda", "spinning-hexagon", "angry-birds", "hypercube-4d"):
+        assert pid in result.output
+
+
+def test_models_shows_key_status_not_key(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-very-secret-test-value")
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    result = runner.invoke(cli, ["models"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "sk-very-secret" not in result.output
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in result.output.splitlines()
+        if line.count("│") > 3
+    }
+    assert "set" in lines["qwen3-max-preview"]
+    assert "missing" in lines["qwen3-max-openrouter"]
+
+
+def test_own_config_and_prompts_dirs(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "circle.toml").write_text(
+        'id = "circle"\ntitle = "Circle"\nprompt = "Draw."\n'
+    )
+    (tmp_path / "my.toml").write_text(
+        '[models.mine]\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "x"\n'
+    )
+    r1 = runner.invoke(cli, ["prompts", "--prompts", str(tmp_path / "p")], terminal_width=200)
+    assert "circle" in r1.output and r1.exit_code == 0
+    r2 = runner.invoke(cli, ["models", "--config", str(tmp_path / "my.toml")], terminal_width=200)
+    assert "mine" in r2.output and r2.exit_code == 0
+
+
+def test_bad_config_is_one_line_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[models.m]\nbase_url = "http://x/v1"\nmodel = "m"\ntemprature = 1\n')
+    result = runner.invoke(cli, ["models", "--config", str(bad)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {bad}: models.m.temprature: unknown key " + (
+        "(allowed: api, api_key_env, base_url, concurrency, label, model, params, pricing, "
+        "prompt_template, provider, timeout)"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_missing_prompts_dir_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["prompts", "--prompts", str(tmp_path / "none")])
+    assert result.exit_code == 2
+    assert "prompt directory not found" in result.output
+
+
+def test_debug_env_shows_traceback(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GALLERY_DEBUG", "1")
+    result = runner.invoke(cli, ["models", "--config", str(tmp_path / "none.toml")])
+    assert result.exit_code != 0
+    assert result.exception is not None and "file not found" in str(result.exception)
+
+
+def test_doctor_green_after_setup(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    result = runner.invoke(cli, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "ok    chromium launch" in result.output
+
+
+def test_doctor_fails_without_browser(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(root)
+    result = runner.invoke(cli, ["doctor", "--chromium", str(tmp_path / "no-chromium")])
+    assert result.exit_code == 1
+    assert "FAIL  chromium" in result.output
