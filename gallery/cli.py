@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import GalleryError, NotBuiltError
+from .errors import GalleryError, NotBuiltError, UsageError
 
 
 @dataclass
@@ -199,10 +199,89 @@ def generate(paths: Paths) -> None:
 
 
 @cli.command()
+@click.option(
+    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
+)
+@click.option(
+    "--model", "-m", "model_names", multiple=True, help="Only this model's samples (repeatable)."
+)
+@click.option(
+    "--prompt", "-p", "prompt_ids", multiple=True, help="Only this prompt's samples (repeatable)."
+)
+@click.option(
+    "--concurrency", "-j", type=int, default=4, show_default=True, help="Pages rendered at once."
+)
+@click.option("--force", is_flag=True, help="Render again even when nothing changed.")
+@click.option(
+    "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
+)
 @common
-def render(paths: Paths) -> None:
-    """Run every stored page in Chromium, screenshot it and judge it."""
-    not_built("render", "issue #4")
+def render(
+    paths: Paths, run_id: str, model_names, prompt_ids, concurrency: int, force: bool, chromium
+) -> None:
+    """Run every stored page in Chromium, screenshot it and judge it.
+
+    Each page runs sandboxed (no network but npm-resolved CDN libraries) on a
+    virtual clock. A sample is rendered again only when its page, its prompt's
+    render settings or checks, or the Chromium version changed (use --force).
+    """
+    from .store import Store
+
+    run = Store(paths.out).open_run(run_id)
+    render_stage(
+        paths,
+        run,
+        concurrency=concurrency,
+        chromium=chromium,
+        force=force,
+        models=model_names,
+        prompts=prompt_ids,
+    )
+
+
+def render_stage(
+    paths: Paths,
+    run,
+    *,
+    concurrency: int,
+    chromium=None,
+    force: bool = False,
+    models=(),
+    prompts=(),
+):
+    """Render a run with a line per sample; shared by `render`, `import` and `run`."""
+    from .verdicts import render_run
+
+    catalogue = paths.load_prompts()
+    for pid in prompts:
+        if pid not in catalogue:
+            raise UsageError(f"unknown prompt {pid!r}", field="--prompt")
+
+    def select(sample) -> bool:
+        return (not models or sample.key.model in models) and (
+            not prompts or sample.key.prompt in prompts
+        )
+
+    def done(sample, verdict) -> None:
+        mark = "pass" if verdict["passed"] else "FAIL"
+        failed = [c["name"] for c in verdict["checks"] if not c["passed"] and c["required"]]
+        click.echo(f"  {mark}  {sample.key.label}" + (f"  ({', '.join(failed)})" if failed else ""))
+
+    click.echo(f"render: run {run.id}")
+    summary = render_run(
+        run,
+        catalogue,
+        chromium=chromium,
+        concurrency=concurrency,
+        force=force,
+        select=select,
+        on_done=done,
+    )
+    hung = f", {len(summary.failed_pages)} hung or crashed" if summary.failed_pages else ""
+    click.echo(
+        f"render: {summary.rendered} rendered, {summary.skipped} unchanged, {summary.no_page} without a page{hung}"
+    )
+    return summary
 
 
 @cli.command()
@@ -215,22 +294,69 @@ def build(paths: Paths) -> None:
 @cli.command(name="import")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--prompt", "prompt_id", required=True, help="The prompt these pages answer.")
-@click.option("--model", "label", required=True, help="A label for where the pages came from.")
+@click.option("--model", "label", required=True, help="A lane label for where the pages came from.")
+@click.option("--run", "run_id", default=None, help="Add to this run (default: a new run).")
+@click.option("--render", "do_render", is_flag=True, help="Render the imported pages at once.")
 @common
-def import_(paths: Paths, files: tuple[Path, ...], prompt_id: str, label: str) -> None:
-    """Bring pages made elsewhere (a chat UI, another tool) into a run as samples."""
-    not_built("import", "issue #4")
+def import_(
+    paths: Paths, files: tuple[Path, ...], prompt_id: str, label: str, run_id, do_render: bool
+) -> None:
+    """Bring pages made elsewhere (a chat UI, another tool) into a run as samples.
+
+    Each FILE becomes one sample of the prompt in the lane LABEL, keeping the
+    file name as the sample's source. Then `gallery render` judges them.
+    """
+    from .prompts import select as select_prompts
+    from .store import Store
+    from .verdicts import import_pages
+
+    prompt = select_prompts(paths.load_prompts(), [prompt_id])[0]
+    store = Store(paths.out)
+    run = store.open_run(run_id) if run_id else store.new_run()
+    samples = import_pages(run, files, prompt, label)
+    for s in samples:
+        click.echo(f"imported {s.reply['source']} -> {s.key.label}")
+    click.echo(f"run {run.id}: {len(samples)} page(s) imported")
+    if do_render:
+        render_stage(paths, run, concurrency=4, models=(label,), prompts=(prompt.id,))
 
 
 @cli.command()
 @click.option(
     "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per sample.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
 def results(paths: Paths, run_id: str, as_json: bool) -> None:
-    """One row per sample: prompt, model, sample, passed, score, each check."""
-    not_built("results", "issue #4")
+    """One row per sample: prompt, model, sample, passed, score, each check.
+
+    With --json, one JSON object per line: prompt, model, sample, source,
+    status, passed, score, and checks as a name -> true/false map.
+    """
+    import json
+
+    from rich.table import Table
+
+    from .store import Store
+    from .verdicts import result_rows
+
+    rows = result_rows(Store(paths.out).open_run(run_id))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    names = list(dict.fromkeys(n for r in rows for n in r["checks"]))
+    table = Table()
+    for col in ("prompt", "model", "#", "status", "passed", "score", *names):
+        table.add_column(col)
+    fmt = {True: "yes", False: "no", None: "-"}
+    for r in rows:
+        score = "-" if r["score"] is None else f"{r['score']:.2f}"
+        checks = (fmt[r["checks"].get(n)] for n in names)
+        table.add_row(
+            r["prompt"], r["model"], str(r["sample"]), r["status"], fmt[r["passed"]], score, *checks
+        )
+    console().print(table)
 
 
 @cli.command()
@@ -263,8 +389,22 @@ def libs() -> None:
 @libs.command()
 @common
 def prefetch(paths: Paths) -> None:
-    """Warm the library cache with the common libraries (three, p5, matter-js, ...)."""
-    not_built("libs prefetch", "issue #4")
+    """Warm the library cache with the common libraries (three, p5, matter-js, ...).
+
+    Packages come from the npm registry (tarballs verified by their integrity
+    hash) into the user cache dir; pages then load them with no network.
+    """
+    from .libs import COMMON_LIBRARIES, LibCache
+    from .libs import prefetch as warm
+
+    cache = LibCache()
+    click.echo(f"libs: warming {cache.cache_dir}")
+    results = warm(
+        cache, COMMON_LIBRARIES, progress=lambda n, v: click.echo(f"  {n}: {v or 'FAILED'}")
+    )
+    failed = [n for n, v in results.items() if not isinstance(v, str)]
+    if failed:
+        raise UsageError(f"could not fetch: {', '.join(failed)} (is the npm registry reachable?)")
 
 
 @cli.command()

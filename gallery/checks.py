@@ -1,0 +1,230 @@
+"""Observations -> named verdicts.
+
+Each check answers one question a person would ask on opening the page, and
+explains a failure in one line. ``verdict.json`` is a contract::
+
+    {"passed": bool, "score": float, "checks": [{"name", "kind", "passed", "required", "detail"}]}
+
+``passed`` is true when every *required* check passes; ``score`` is the share of
+all checks that pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .prompts import CheckSpec
+
+#: Share of pixels (after a per-pixel threshold) that must change to count as motion/response.
+MOTION_MIN = 0.0002
+#: Share of pixels that must stand out from the background for a page to show something.
+VISIBLE_MIN = 0.0001
+#: axe-core impacts that fail ``accessible``.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+_ERROR_TEXT = re.compile(
+    r"(\b(uncaught|exception|traceback)\b|\b[A-Z][a-zA-Z]*Error\b|\berror\s*:|is not defined|"
+    r"is not a function|failed to (load|compile|initiali[sz]e)|not supported|cannot read propert)",
+    re.I,
+)
+
+
+def _fail(detail: str) -> tuple[bool, str]:
+    return False, detail
+
+
+def _errors_before_input(obs: dict[str, Any]) -> list[dict[str, Any]]:
+    first = obs.get("first_input_s")
+    return [e for e in obs.get("errors", []) if first is None or e.get("t", 0) < first]
+
+
+def check_runs(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    errors = _errors_before_input(obs)
+    if errors:
+        return _fail(f"uncaught error: {errors[0]['message'][:160]}")
+    content = max(obs.get("content") or [0.0])
+    if content < VISIBLE_MIN:
+        return _fail(
+            f"nothing visible (page is one colour; {content:.3%} of pixels differ from the background)"
+        )
+    text = (obs.get("page") or {}).get("text", "").strip()
+    if text and len(text) < 400 and _ERROR_TEXT.search(text):
+        line = next((ln for ln in text.splitlines() if _ERROR_TEXT.search(ln)), text)
+        return _fail(f"page shows an error message: {line.strip()[:160]!r}")
+    return True, f"loaded; {content:.1%} of pixels show content"
+
+
+def check_animates(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    motion = max(
+        obs.get("motion", 0.0), (obs.get("interactive") or {}).get("motion_after_input", 0.0)
+    )
+    if motion >= MOTION_MIN:
+        return True, f"up to {motion:.2%} of pixels change between frames"
+    return _fail(f"no motion: at most {motion:.3%} of pixels change between frames without input")
+
+
+def check_interactive(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    inter = obs.get("interactive")
+    if not inter:
+        return _fail("no scripted input was run")
+    if inter.get("error"):
+        return _fail(f"control load failed: {inter['error']}")
+    diff = max(inter.get("diff") or [0.0])
+    if diff >= MOTION_MIN:
+        return True, f"input changed {diff:.2%} of pixels compared with a load without input"
+    return _fail("the scripted input changed nothing compared with a load without input")
+
+
+def _blocked_urls(obs: dict[str, Any]) -> set[str]:
+    req = obs.get("requests", {})
+    return {b["url"] for b in req.get("blocked", [])} | set(req.get("fonts", []))
+
+
+def check_clean_console(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    refused = _blocked_urls(obs)
+    errors = [
+        m
+        for m in obs.get("console", [])
+        if m["type"] == "error"
+        and not (m["text"].startswith("Failed to load resource") and m.get("url") in refused)
+    ]
+    uncaught = obs.get("errors", [])
+    if uncaught:
+        return _fail(f"{len(uncaught)} uncaught error(s), first: {uncaught[0]['message'][:160]}")
+    if errors:
+        return _fail(f"{len(errors)} console error(s), first: {errors[0]['text'][:160]}")
+    return True, "no console errors"
+
+
+def check_offline(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    req = obs.get("requests", {})
+    blocked = [b["url"] for b in req.get("blocked", [])] + list(obs.get("navigations", []))
+    if blocked:
+        return _fail(
+            f"{len(blocked)} request(s) tried to leave the sandbox, first: {blocked[0][:160]}"
+        )
+    fonts = req.get("fonts", [])
+    cdn = len(req.get("cdn", []))
+    note = f"; {len(fonts)} web-font request(s) refused (fallback fonts used)" if fonts else ""
+    return True, f"all requests served in the sandbox ({cdn} CDN file(s) from npm){note}"
+
+
+def check_accessible(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    axe = obs.get("axe")
+    if not axe:
+        return _fail("axe-core did not run")
+    if axe.get("error"):
+        return _fail(axe["error"])
+    bad = [v for v in axe.get("violations", []) if v.get("impact") in BLOCKING_IMPACTS]
+    if bad:
+        ids = ", ".join(f"{v['id']} ({v['impact']})" for v in bad[:4])
+        return _fail(f"{len(bad)} serious/critical axe violation(s): {ids}")
+    minor = len(axe.get("violations", []))
+    return True, "no serious or critical axe violations" + (f" ({minor} minor)" if minor else "")
+
+
+def check_text(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    want = spec.params["text"]
+    text = (obs.get("page") or {}).get("text", "")
+    if want.lower() in text.lower():
+        return True, f"visible text contains {want!r}"
+    return _fail(f"visible text does not contain {want!r}")
+
+
+def check_js(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    res = (obs.get("js") or {}).get(spec.name)
+    if res is None:
+        return _fail("expression was not evaluated")
+    if "error" in res:
+        return _fail(f"expression threw: {res['error']}")
+    expr = spec.params["expr"]
+    return (True, f"{expr} is true") if res["value"] else _fail(f"{expr} is false")
+
+
+def check_canvas(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    page = obs.get("page") or {}
+    made = [t for t, ok in page.get("contexts", []) if ok]
+    if made and page.get("canvases"):
+        return True, f"canvas with a {made[0]} context"
+    if page.get("canvases"):
+        return _fail("a <canvas> exists but no drawing context was created")
+    return _fail("no <canvas> on the page")
+
+
+def check_webgl(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    page = obs.get("page") or {}
+    gl = [t for t, ok in page.get("contexts", []) if "webgl" in t]
+    if any(ok for t, ok in page.get("contexts", []) if "webgl" in t):
+        return True, f"{gl[0]} context created"
+    if gl:
+        return _fail("a WebGL context was requested but could not be created")
+    if page and not page.get("webgl_available", True):
+        return _fail("no WebGL context (WebGL is unavailable in this Chromium)")
+    return _fail("no WebGL context was created")
+
+
+def check_colors(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    n, want = obs.get("colors", 0), spec.params["min"]
+    if n >= want:
+        return True, f"{n} distinct colours (at least {want} asked)"
+    return _fail(f"only {n} distinct colours (at least {want} asked)")
+
+
+def check_element(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
+    sel = spec.params["selector"]
+    res = (obs.get("elements") or {}).get(sel) or {}
+    if res.get("error"):
+        return _fail(f"bad selector: {res['error']}")
+    if res.get("visible"):
+        return True, f"{res['visible']} visible element(s) match {sel!r}"
+    if res.get("count"):
+        return _fail(f"{res['count']} element(s) match {sel!r} but none is visible")
+    return _fail(f"nothing matches {sel!r}")
+
+
+CHECKS: dict[str, Callable[[dict[str, Any], CheckSpec], tuple[bool, str]]] = {
+    "runs": check_runs,
+    "animates": check_animates,
+    "interactive": check_interactive,
+    "clean-console": check_clean_console,
+    "offline": check_offline,
+    "accessible": check_accessible,
+    "text": check_text,
+    "js": check_js,
+    "canvas": check_canvas,
+    "webgl": check_webgl,
+    "colors": check_colors,
+    "element": check_element,
+}
+
+
+def judge(
+    obs: dict[str, Any] | None,
+    specs: tuple[CheckSpec, ...] | list[CheckSpec],
+    *,
+    no_page: str | None = None,
+) -> dict[str, Any]:
+    """The verdict for one sample. ``no_page`` is the reason there was nothing to render."""
+    results = []
+    status = (obs or {}).get("status", "ok")
+    for spec in specs:
+        if no_page is not None:
+            ok, detail = False, f"no page to run: {no_page}"
+        elif status != "ok" and spec.kind != "offline":
+            ok, detail = False, f"page {status}: {obs.get('detail') or status}"
+        else:
+            ok, detail = CHECKS[spec.kind](obs, spec)
+        results.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "passed": ok,
+                "required": spec.required,
+                "detail": detail,
+            }
+        )
+    passed = all(r["passed"] for r in results if r["required"]) and bool(results)
+    score = round(sum(r["passed"] for r in results) / len(results), 4) if results else 0.0
+    return {"passed": passed, "score": score, "checks": results}

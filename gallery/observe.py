@@ -1,0 +1,231 @@
+"""The observation of one page: the timeline of the main load and its control.
+
+``render.py`` owns the browser, the sandbox and the clock; this module decides
+*what to look at when*: which virtual times to stop at, when to send input,
+which frames become screenshots and the preview, how a heavy page is sampled,
+and what is measured at the end (DOM, checks' JS, axe-core). The result is
+the ``observation.json`` that ``checks.py`` turns into a verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from playwright.async_api import Error as PlaywrightError
+
+from . import images
+from .render import (
+    COLLECT_SCRIPT,
+    ELEMENT_CHECK,
+    HEAVY_PROBE_S,
+    JS_CHECK,
+    PROBE_MS,
+    SAMPLE_WINDOW_MS,
+    Hung,
+    PageResult,
+    _Load,
+    _plan,
+    shot_name,
+)
+
+if TYPE_CHECKING:
+    from .prompts import Prompt
+    from .render import Renderer
+
+
+async def observe(renderer: Renderer, artifact: Path, prompt: Prompt) -> PageResult:
+    """Main load with input, then (when input is scripted) the control load without."""
+    started = time.monotonic()
+    deadline = started + prompt.render.budget
+    stops, preview_times, events = _plan(prompt)
+    first_input = min((t for t, _, _ in events), default=None)
+    main = _Load(renderer, artifact, prompt, renderer.seed, deadline)
+    result = PageResult(observation={})
+    status, detail = "ok", None
+    ops: list[tuple[str, Any]] = []
+    try:
+        await main.open()
+        ops = await _timeline(main, prompt, stops, preview_times, events, result, deadline)
+        await _collect(renderer, main, prompt)
+    except Hung as exc:
+        status, detail = "hung", str(exc)
+    except PlaywrightError as exc:
+        status = "crashed" if main.obs["crashed"] else "error"
+        detail = str(exc).splitlines()[0][:300]
+    if main.obs["crashed"]:
+        status, detail = "crashed", detail or "the page crashed (out of memory?)"
+    browser = renderer.browser
+    if not await main.close():
+        await renderer.replace_browser(browser)
+
+    obs = main.obs
+    obs["status"] = status
+    obs["detail"] = detail
+    obs["mode"] = main.mode
+    obs["virtual_time_s"] = main.vt / 1000
+    obs["chromium"] = renderer.version
+    obs["seed"] = renderer.seed
+    obs["first_input_s"] = first_input
+    _measure(obs, result, prompt)
+
+    if first_input is not None and status == "ok":
+        obs["interactive"] = await _control(
+            renderer, artifact, prompt, ops, first_input, result, deadline
+        )
+    obs["real_time_s"] = round(time.monotonic() - started, 3)
+    result.observation = obs
+    return result
+
+
+async def _timeline(
+    main: _Load, prompt: Prompt, stops, preview_times, events, result: PageResult, deadline: float
+):
+    """Step the clock through every stop; returns the op log for the control load."""
+    ops: list[tuple[str, Any]] = []
+    shots = set(prompt.render.screenshots)
+    previews = set(preview_times)
+    budget = prompt.render.budget
+    # Probe: run the first frames for real and time them to pick the mode.
+    probe = min(PROBE_MS, int(stops[0] * 1000)) if stops[0] > 0 else 0
+    t0 = time.monotonic()
+    await main.advance("run", probe)
+    ops.append(("run", probe))
+    main.mode = (
+        "full"
+        if time.monotonic() - t0 <= HEAVY_PROBE_S * probe / PROBE_MS or probe == 0
+        else "sampled"
+    )
+    for stop in stops:
+        target = int(round(stop * 1000))
+        delta = target - main.vt
+        over_budget = time.monotonic() - (deadline - budget) > budget * 0.6
+        if delta > 0:
+            if over_budget:
+                main.mode = "budget"
+                steps = [("ff", delta)]
+            elif main.mode == "full":
+                steps = [("run", delta)]
+            elif stop in shots and delta > SAMPLE_WINDOW_MS:
+                steps = [("ff", delta - SAMPLE_WINDOW_MS), ("run", SAMPLE_WINDOW_MS)]
+            else:
+                steps = [("ff", delta)]
+            for kind, ms in steps:
+                await main.advance(kind, ms)
+                ops.append((kind, ms))
+        ops.append(("stop", stop))
+        await main.sync_animations()
+        for t, step, phase in events:
+            if t == stop:
+                await main.send(step, phase)
+        if stop in shots:
+            result.shots[shot_name(stop)] = await main.screenshot()
+        if stop in previews:
+            frame = (
+                result.shots.get(shot_name(stop))
+                if stop in shots
+                else await main.screenshot(jpeg=True)
+            )
+            result.preview_frames.append(frame)
+            main.obs.setdefault("frame_times", []).append(stop)
+    return ops
+
+
+async def _collect(renderer: Renderer, main: _Load, prompt: Prompt) -> None:
+    """DOM facts, the prompt's JS and element checks, and axe-core when asked for."""
+    page = main.page
+    main.obs["page"] = await main.call(page.evaluate(COLLECT_SCRIPT), "collect")
+    js, elements = {}, {}
+    for check in prompt.checks:
+        if check.kind == "js":
+            js[check.name] = await main.call(
+                page.evaluate(JS_CHECK, check.params["expr"]), "js check"
+            )
+        elif check.kind == "element":
+            sel = check.params["selector"]
+            elements[sel] = await main.call(page.evaluate(ELEMENT_CHECK, sel), "element check")
+    main.obs["js"], main.obs["elements"] = js, elements
+    if any(c.kind == "accessible" for c in prompt.checks):
+        main.obs["axe"] = await _axe(renderer, main)
+
+
+async def _axe(renderer: Renderer, main: _Load) -> dict[str, Any]:
+    source = await renderer.axe_source()
+    if source is None:
+        return {"error": renderer._axe_error}
+    page = main.page
+    # axe schedules its work on timers: let time flow again now that the frames are taken.
+    await main.call(page.clock.resume(), "clock resume")
+    await main.call(page.add_script_tag(content=source), "axe inject")
+    raw = await main.call(
+        page.evaluate(
+            "() => axe.run(document, {resultTypes: ['violations']})"
+            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.length, target: (v.nodes[0] || {}).target})))"
+        ),
+        "axe-core",
+    )
+    return {"violations": raw}
+
+
+def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
+    """Pixel facts: frame-to-frame change, visible content, colours."""
+    frames = result.preview_frames
+    times = obs.get("frame_times", [])
+    first_input = obs.get("first_input_s")
+    diffs = []
+    for i in range(1, len(frames)):
+        diffs.append({"t": times[i], "diff": round(images.diff_ratio(frames[i - 1], frames[i]), 5)})
+    obs["frames"] = diffs
+    before_input = [
+        d for d, t in zip(diffs, times[1:], strict=False) if first_input is None or t <= first_input
+    ]
+    # Motion without input: frames up to the first input, and after it only in the control load.
+    obs["motion"] = max((d["diff"] for d in before_input), default=0.0)
+    shots = [result.shots[k] for k in sorted(result.shots)]
+    obs["content"] = [round(images.content_fraction(s), 5) for s in shots]
+    obs["colors"] = images.distinct_colors(shots[-1]) if shots else 0
+    obs["shots"] = sorted(result.shots)
+
+
+async def _control(
+    renderer: Renderer,
+    artifact: Path,
+    prompt: Prompt,
+    ops,
+    first_input: float,
+    result,
+    deadline: float,
+):
+    """Replay the main load's clock steps with no input; compare the shots after the input."""
+    compare_at = [t for t in prompt.render.screenshots if t >= first_input]
+    compare_at = compare_at or [prompt.render.screenshots[-1]]
+    control = _Load(renderer, artifact, prompt, renderer.seed, deadline)
+    out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
+    browser = renderer.browser
+    try:
+        await control.open()
+        last = None
+        for kind, arg in ops:
+            if kind == "stop":
+                await control.sync_animations()
+                if arg in compare_at:
+                    shot = await control.screenshot()
+                    main_shot = result.shots[shot_name(arg)]
+                    out["diff"].append(round(images.diff_ratio(main_shot, shot), 5))
+                    if last is not None:
+                        out["motion_after_input"] = max(
+                            out["motion_after_input"], images.diff_ratio(last, shot)
+                        )
+                    last = shot
+                    if arg == compare_at[-1]:
+                        break
+            else:
+                await control.advance(kind, arg)
+        out["errors"] = control.obs["errors"][:20]
+    except (Hung, PlaywrightError) as exc:
+        out["error"] = str(exc).splitlines()[0][:300]
+    if not await control.close():
+        await renderer.replace_browser(browser)
+    return out

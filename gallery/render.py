@@ -1,0 +1,450 @@
+"""Run untrusted pages in one headless Chromium, on a virtual clock, and observe them.
+
+One browser per run; a fresh ``BrowserContext`` per page load. Every request
+is routed: the artifact's own files are served from a synthetic HTTPS origin,
+CDN library URLs are answered from npm packages (``libs.py``), and everything
+else is refused and recorded. Dialogs, popups, downloads and navigation away
+are refused and recorded.
+
+Time is Playwright's clock, paused at install, and ``Math.random`` is seeded,
+so a page gives the same frames every time. Advancing the clock runs the
+page's timers and animation frames as fast as it can compute them, which is
+far faster than real time for a light page and far slower for a heavy one;
+so the first 250 virtual ms are timed and a heavy page is *sampled* (jump to
+just before each screenshot, then run a few frames) instead of stepped frame
+by frame. The steps taken are logged and replayed exactly by the control load
+that the ``interactive`` check compares against, so only the input differs.
+
+Every call into the page runs under a deadline: a page stuck in a loop never
+answers ``evaluate``. On a hang the context is closed; if even that hangs the
+browser is replaced, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from .browser import chromium_version, find_chromium, launch_args
+from .prompts import InteractStep, Prompt
+
+ORIGIN = "https://sandbox.gallery.test"
+#: Web-font services: refused like any other host, but a missing font leaves the
+#: page working with a fallback face, so they do not fail ``offline``.
+FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "fonts.bunny.net")
+EPOCH_MS = 1_750_000_000_000  # a fixed "now" for Date, so pages that print dates are stable
+PROBE_MS = 250
+#: A page that needs more real time than this for the first 250 virtual ms is sampled.
+HEAVY_PROBE_S = 0.06
+SAMPLE_WINDOW_MS = 100
+AXE_SPEC = ("axe-core", "4", "axe.min.js")
+MAX_EVENTS = 200
+#: No single call into a page may take longer than this: a frame or a load that
+#: needs more is treated as a hang (the sample's own budget still bounds the total).
+CALL_TIMEOUT_S = 10.0
+LOAD_TIMEOUT_S = 20.0
+
+INIT_SCRIPT = """
+(() => {
+  let s = %(seed)d >>> 0;
+  Math.random = function () {
+    s = (s + 0x6D2B79F5) >>> 0; let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const g = {contexts: [], dialogs: [], dialogCount: 0, opens: [], openCount: 0};
+  Object.defineProperty(window, '__gallery', {value: g});
+  const answers = {alert: undefined, confirm: false, prompt: null};
+  for (const name of Object.keys(answers)) {
+    window[name] = function (message) {
+      g.dialogCount++;
+      if (g.dialogs.length < 50) g.dialogs.push([name, String(message).slice(0, 200)]);
+      return answers[name];
+    };
+  }
+  window.open = function (url) {
+    g.openCount++;
+    if (g.opens.length < 50) g.opens.push(String(url).slice(0, 300));
+    return null;
+  };
+  for (const C of [window.HTMLCanvasElement, window.OffscreenCanvas]) {
+    if (!C) continue;
+    const original = C.prototype.getContext;
+    C.prototype.getContext = function (type, ...rest) {
+      const ctx = original.call(this, type, ...rest);
+      if (g.contexts.length < 50) g.contexts.push([String(type), !!ctx]);
+      return ctx;
+    };
+  }
+  g.syncAnimations = function (now) {
+    // CSS and Web Animations run on real time; pin them to the virtual clock.
+    for (const a of document.getAnimations()) {
+      if (a.__galleryStart === undefined) a.__galleryStart = now;
+      if (a.playState === 'finished' && a.__galleryDone) continue;
+      try { a.pause(); a.currentTime = now - a.__galleryStart; } catch (e) {}
+      if (a.playState === 'finished') a.__galleryDone = true;
+    }
+  };
+})();
+"""
+
+COLLECT_SCRIPT = """
+() => {
+  const g = window.__gallery || {contexts: [], dialogs: [], opens: []};
+  const body = document.body;
+  const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => ({
+    width: c.width, height: c.height,
+    visible: c.getBoundingClientRect().width > 0 && c.getBoundingClientRect().height > 0}));
+  let webglAvailable = false;
+  try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
+  return {
+    title: document.title,
+    text: body ? (body.innerText || '').slice(0, 2000) : '',
+    dom_nodes: document.getElementsByTagName('*').length,
+    canvases, contexts: g.contexts, dialogs: g.dialogs, dialog_count: g.dialogCount || 0,
+    opens: g.opens, open_count: g.openCount || 0, webgl_available: webglAvailable,
+    lang: document.documentElement.getAttribute('lang'),
+  };
+}
+"""
+
+JS_CHECK = """
+(expr) => { try { return {value: !!(0, eval)(expr)}; } catch (e) { return {error: String(e).slice(0, 300)}; } }
+"""
+
+ELEMENT_CHECK = """
+(sel) => {
+  let els; try { els = [...document.querySelectorAll(sel)]; } catch (e) { return {error: String(e)}; }
+  const visible = els.filter(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; });
+  return {count: els.length, visible: visible.length};
+}
+"""
+
+
+class Hung(Exception):
+    """The page did not answer before its deadline."""
+
+
+@dataclass
+class PageResult:
+    """What one sample's render produced: the observation and the image files."""
+
+    observation: dict[str, Any]
+    shots: dict[str, bytes] = field(default_factory=dict)
+    preview_frames: list[bytes] = field(default_factory=list)
+
+
+def shot_name(t: float) -> str:
+    return f"{t:06.2f}s.png"
+
+
+def _plan(prompt: Prompt) -> tuple[list[float], list[float], list[tuple[float, InteractStep, str]]]:
+    """Stop times (virtual s), preview times, and input events (time, step, phase)."""
+    r = prompt.render
+    end = r.screenshots[-1]
+    n = r.preview_frames
+    preview = [round(end * i / (n - 1), 3) for i in range(n)] if end > 0 else [0.0]
+    events: list[tuple[float, InteractStep, str]] = []
+    for step in prompt.interact:
+        events.append((step.at, step, "start"))
+        if step.key and step.hold:
+            events.append((round(step.at + step.hold, 3), step, "end"))
+    stops = sorted({*preview, *r.screenshots, *(t for t, _, _ in events)})
+    return stops, preview, events
+
+
+class _Load:
+    """One page load in its own context: routing, recording, clock stepping."""
+
+    def __init__(
+        self, renderer: Renderer, artifact: Path, prompt: Prompt, seed: int, deadline: float
+    ):
+        self.r = renderer
+        self.artifact = artifact.resolve()
+        self.prompt = prompt
+        self.seed = seed
+        self.deadline = deadline
+        self.vt = 0  # virtual ms since load
+        self.mode = "full"  # "full": every frame; "sampled": heavy page; "budget": out of real time
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self.obs: dict[str, Any] = {
+            "console": [],
+            "errors": [],
+            "requests": {"artifact": [], "cdn": [], "missing": [], "blocked": [], "fonts": []},
+            "navigations": [],
+            "popups": [],
+            "downloads": [],
+            "crashed": False,
+        }
+
+    async def call(self, awaitable: Any, what: str, limit: float = CALL_TIMEOUT_S) -> Any:
+        """Await a call into the page under the sample's deadline (and a per-call limit)."""
+        remaining = min(self.deadline - time.monotonic(), limit)
+        if remaining <= 0:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise Hung(f"out of time before {what}")
+        try:
+            return await asyncio.wait_for(awaitable, timeout=remaining)
+        except TimeoutError:
+            raise Hung(
+                f"page did not respond to {what} (virtual t={self.vt / 1000:.2f}s)"
+            ) from None
+
+    def _record(self, kind: str, item: Any) -> None:
+        bucket = self.obs[kind] if kind in self.obs else self.obs["requests"][kind]
+        if len(bucket) < MAX_EVENTS:
+            bucket.append(item)
+
+    async def _route(self, route: Any) -> None:
+        request = route.request
+        url = request.url
+        try:
+            if url.startswith(ORIGIN + "/"):
+                rel = unquote(urlsplit(url).path).lstrip("/") or "index.html"
+                target = (self.artifact / rel).resolve()
+                if target.is_relative_to(self.artifact) and target.is_file():
+                    ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+                    self._record("artifact", rel)
+                    await route.fulfill(body=target.read_bytes(), content_type=ctype)
+                else:
+                    self._record("missing", rel)
+                    await route.fulfill(status=404, body="not found", content_type="text/plain")
+                return
+            host = urlsplit(url).hostname or ""
+            if self.r.libs is not None and self.r.is_cdn(url):
+                lib = await self.r.fetch_lib(url)
+                if not isinstance(lib, str):
+                    self._record(
+                        "cdn", {"url": url, "package": lib.package, "version": lib.version}
+                    )
+                    await route.fulfill(
+                        body=lib.body,
+                        content_type=lib.content_type,
+                        headers={"access-control-allow-origin": "*"},
+                    )
+                    return
+                self._record("blocked", {"url": url, "reason": lib})
+            elif request.is_navigation_request() and request.frame == self.page.main_frame:
+                self._record("navigations", url)
+                await route.fulfill(status=204)  # 204 cancels a navigation and keeps the page
+                return
+            elif any(host == h or host.endswith("." + h) for h in FONT_HOSTS):
+                self._record("fonts", url)
+            else:
+                self._record("blocked", {"url": url, "reason": "outside the sandbox"})
+            await route.abort("blockedbyclient")
+        except PlaywrightError:
+            pass  # the page or context went away mid-request
+
+    async def open(self) -> None:
+        r = self.prompt.render
+        self.context = await self.call(
+            self.r.browser.new_context(
+                viewport={"width": r.viewport[0], "height": r.viewport[1]},
+                device_scale_factor=r.device_scale,
+                service_workers="block",
+                accept_downloads=False,
+                permissions=[],
+                locale="en-US",
+                timezone_id="UTC",
+                color_scheme="light",
+                reduced_motion="no-preference",
+            ),
+            "new_context",
+        )
+        ctx = self.context
+        await ctx.route("**/*", self._route)
+        await ctx.route_web_socket("**/*", self._refuse_websocket)
+        await ctx.add_init_script(INIT_SCRIPT % {"seed": self.seed})
+        page = self.page = await ctx.new_page()
+        ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_error)
+        page.on("dialog", lambda d: asyncio.ensure_future(_quiet(d.dismiss())))
+        page.on("download", lambda d: self._record("downloads", d.url))
+        page.on("crash", lambda _p: self.obs.__setitem__("crashed", True))
+        await page.clock.install(time=EPOCH_MS)
+        await page.clock.pause_at(EPOCH_MS)
+        try:
+            await self.call(page.goto(ORIGIN + "/index.html", wait_until="load"), "load", LOAD_TIMEOUT_S)
+        except PlaywrightError as exc:
+            raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
+
+    def _refuse_websocket(self, ws: Any) -> None:
+        self._record("blocked", {"url": ws.url, "reason": "websocket outside the sandbox"})
+        asyncio.ensure_future(_quiet(ws.close()))
+
+    def _on_popup(self, page: Page) -> None:
+        if page is self.page:
+            return
+        self._record("popups", page.url)
+        asyncio.ensure_future(_quiet(page.close()))
+
+    def _on_console(self, msg: Any) -> None:
+        loc = msg.location or {}
+        self._record(
+            "console",
+            {
+                "type": msg.type,
+                "text": msg.text[:500],
+                "t": self.vt / 1000,
+                "url": loc.get("url", ""),
+            },
+        )
+
+    def _on_error(self, error: Any) -> None:
+        stack = getattr(error, "stack", "") or ""
+        self._record(
+            "errors",
+            {
+                "message": (getattr(error, "message", "") or str(error))[:500],
+                "stack": stack[:1500],
+                "t": self.vt / 1000,
+            },
+        )
+
+    async def advance(self, kind: str, ms: int) -> None:
+        if ms <= 0:
+            return
+        clock = self.page.clock
+        if kind == "run":
+            await self.call(clock.run_for(ms), "run_for")
+        else:
+            await self.call(clock.fast_forward(ms), "fast_forward")
+        self.vt += ms
+
+    async def sync_animations(self) -> None:
+        """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
+        script = "t => window.__gallery && window.__gallery.syncAnimations(t)"
+        await self.call(self.page.evaluate(script, self.vt), "animation sync")
+
+    async def screenshot(self, *, jpeg: bool = False) -> bytes:
+        if jpeg:
+            return await self.call(self.page.screenshot(type="jpeg", quality=70), "screenshot")
+        return await self.call(self.page.screenshot(), "screenshot")
+
+    async def send(self, step: InteractStep, phase: str) -> None:
+        kb, mouse = self.page.keyboard, self.page.mouse
+        if step.key:
+            if phase == "start" and step.hold:
+                await self.call(kb.down(step.key), "key down")
+            elif phase == "end":
+                await self.call(kb.up(step.key), "key up")
+            else:
+                await self.call(kb.press(step.key), "key press")
+        elif step.click:
+            await self.call(mouse.click(*step.click), "click")
+        elif step.drag:
+            (x1, y1), (x2, y2) = step.drag
+            await self.call(mouse.move(x1, y1), "mouse move")
+            await self.call(mouse.down(), "mouse down")
+            await self.call(mouse.move(x2, y2, steps=8), "drag")
+            await self.call(mouse.up(), "mouse up")
+
+    async def close(self) -> bool:
+        """Close the context; False when even that hangs (the browser must go)."""
+        if self.context is None:
+            return True
+        try:
+            await asyncio.wait_for(self.context.close(), timeout=10)
+            return True
+        except (TimeoutError, PlaywrightError):
+            return False
+
+
+async def _quiet(awaitable: Any) -> None:
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        await awaitable
+
+
+class Renderer:
+    """One Chromium for many pages. Use ``async with Renderer(...) as r: await r.render(...)``."""
+
+    def __init__(self, *, chromium: str | Path | None = None, libs: Any = None, seed: int = 1):
+        self.chromium = find_chromium(chromium)
+        self.version = chromium_version(self.chromium.path)
+        self.libs = libs
+        self.seed = seed
+        self.browser: Browser | None = None
+        self._pw = None
+        self._lib_memo: dict[str, Any] = {}
+        self._axe: str | None = None
+        self._axe_error: str | None = None
+        self._replace_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Renderer:
+        self._pw = await async_playwright().start()
+        await self._launch()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self.browser:
+                await asyncio.wait_for(self.browser.close(), timeout=10)
+        except (TimeoutError, PlaywrightError):
+            pass
+        await self._pw.stop()
+
+    async def _launch(self) -> None:
+        args = [
+            *launch_args(),
+            "--js-flags=--max-old-space-size=512",
+            "--renderer-process-limit=64",
+        ]
+        self.browser = await self._pw.chromium.launch(
+            executable_path=str(self.chromium.path), args=args
+        )
+
+    async def replace_browser(self, broken: Browser | None) -> None:
+        async with self._replace_lock:
+            if broken is not self.browser:
+                return  # someone else already replaced it
+            old, self.browser = self.browser, None
+            await self._launch()
+            asyncio.ensure_future(_quiet(asyncio.wait_for(old.close(), timeout=5)))
+
+    def is_cdn(self, url: str) -> bool:
+        from .libs import is_cdn_url
+
+        return is_cdn_url(url)
+
+    async def fetch_lib(self, url: str) -> Any:
+        """A LibFile, or the one-line reason it could not be resolved (memoised per run)."""
+        from .libs import LibError
+
+        if url not in self._lib_memo:
+            try:
+                self._lib_memo[url] = await asyncio.to_thread(self.libs.fetch_url, url)
+            except LibError as exc:
+                self._lib_memo[url] = str(exc)
+        return self._lib_memo[url]
+
+    async def axe_source(self) -> str | None:
+        if self._axe is None and self._axe_error is None:
+            try:
+                from .libs import LibRef
+
+                lib = await asyncio.to_thread(self.libs.resolve, LibRef(*AXE_SPEC))
+                self._axe = lib.body.decode()
+            except Exception as exc:  # noqa: BLE001 - any failure means "axe unavailable"
+                self._axe_error = f"axe-core unavailable: {exc}"
+        return self._axe
+
+    async def render(self, artifact: Path, prompt: Prompt) -> PageResult:
+        """Observe one page: main load (with input), control load when input is scripted."""
+        from .observe import observe
+
+        return await observe(self, artifact, prompt)

@@ -1,0 +1,268 @@
+"""The render stage over a whole run: every sample observed, judged and stored.
+
+``render_run`` drives one ``Renderer`` (one Chromium) over the run's samples,
+``--concurrency`` pages at once, and writes each sample's screenshots,
+preview, ``observation.json`` and ``verdict.json``. A sample is rendered again
+only when its *render hash* changes: the artifact's bytes, the prompt's render
+settings, input and checks, the Chromium version and this module's version.
+Also here: ``import_pages`` (pages made elsewhere become samples) and
+``result_rows`` (the table behind ``gallery results``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import images
+from .checks import judge
+from .errors import PromptError, UsageError
+from .prompts import Prompt
+from .store import Run, Sample, SampleKey, check_name, utcnow, write_json
+
+#: Bump when observation or verdict logic changes, so stored verdicts are redone.
+RENDER_VERSION = "1"
+
+
+@dataclass
+class RenderSummary:
+    rendered: int = 0
+    skipped: int = 0
+    no_page: int = 0
+    failed_pages: list[str] = field(default_factory=list)
+
+
+def render_hash(sample: Sample, prompt: Prompt, chromium: str) -> str:
+    """What decides whether a stored verdict is still valid."""
+    h = hashlib.sha256()
+    h.update(f"{RENDER_VERSION}\0{chromium}\0".encode())
+    h.update(
+        json.dumps(
+            [asdict(prompt.render), [asdict(s) for s in prompt.interact]], sort_keys=True
+        ).encode()
+    )
+    h.update(json.dumps([asdict(c) for c in prompt.checks], sort_keys=True).encode())
+    if sample.artifact.is_dir():
+        for f in sorted(p for p in sample.artifact.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(sample.artifact)).encode() + b"\0")
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:24]
+
+
+def _no_page_reason(sample: Sample) -> str | None:
+    if sample.runnable:
+        return None
+    reply = sample.reply
+    if reply.get("status") == "failed":
+        return f"the model call failed: {reply.get('error') or 'unknown error'}"
+    return (reply.get("extract") or {}).get("reason") or "no runnable page in the reply"
+
+
+async def _render_all(
+    samples: list[tuple[Sample, Prompt, str]],
+    *,
+    chromium: str | None,
+    concurrency: int,
+    libs: Any,
+    on_done: Callable[[Sample, dict[str, Any]], None],
+) -> None:
+    from .render import Renderer
+
+    async with Renderer(chromium=chromium, libs=libs) as renderer:
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(sample: Sample, prompt: Prompt, rhash: str) -> None:
+            async with sem:
+                result = await renderer.render(sample.artifact, prompt)
+            verdict = judge(result.observation, prompt.checks)
+            verdict["render_hash"] = rhash
+            verdict["rendered_at"] = utcnow()
+            files = {
+                "observation.json": _json_bytes(result.observation),
+                "verdict.json": _json_bytes(verdict),
+            }
+            if result.preview_frames:
+                files["preview.webp"] = await asyncio.to_thread(
+                    images.animated_webp, result.preview_frames
+                )
+            shots_tmp = sample.path / f".shots-new-{id(result)}"
+            shots_tmp.mkdir(parents=True, exist_ok=True)
+            for name, data in result.shots.items():
+                (shots_tmp / name).write_bytes(data)
+            sample.write_render(files, shots_dir=shots_tmp)
+            on_done(sample, verdict)
+
+        await asyncio.gather(*(one(s, p, h) for s, p, h in samples))
+
+
+def _json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def render_run(
+    run: Run,
+    catalogue: dict[str, Prompt],
+    *,
+    chromium: str | None = None,
+    concurrency: int = 4,
+    force: bool = False,
+    libs: Any = None,
+    select: Callable[[Sample], bool] | None = None,
+    on_done: Callable[[Sample, dict[str, Any]], None] | None = None,
+) -> RenderSummary:
+    """Render and judge every sample of ``run`` that needs it."""
+    from .browser import chromium_version, find_chromium
+    from .libs import LibCache
+
+    if concurrency < 1:
+        raise UsageError("must be at least 1", field="--concurrency")
+    summary = RenderSummary()
+    report = on_done or (lambda s, v: None)
+    version = chromium_version(find_chromium(chromium).path)
+    todo: list[tuple[Sample, Prompt, str]] = []
+    run.clean_partial()
+    for sample in run.samples():
+        if select and not select(sample):
+            continue
+        prompt = catalogue.get(sample.key.prompt)
+        if prompt is None:
+            raise PromptError(
+                f"run {run.id} has samples for prompt {sample.key.prompt!r}, which is not in the catalogue",
+                field="--prompts",
+            )
+        reason = _no_page_reason(sample)
+        if reason is not None:
+            verdict = judge(None, prompt.checks, no_page=reason)
+            old = sample.verdict
+            if old is None or old.get("checks") != verdict["checks"]:
+                write_json(sample.path / "verdict.json", verdict)
+            summary.no_page += 1
+            report(sample, verdict)
+            continue
+        rhash = render_hash(sample, prompt, version)
+        old = sample.verdict
+        if not force and old is not None and old.get("render_hash") == rhash:
+            summary.skipped += 1
+            report(sample, old)
+            continue
+        todo.append((sample, prompt, rhash))
+
+    def done(sample: Sample, verdict: dict[str, Any]) -> None:
+        summary.rendered += 1
+        if (sample.observation or {}).get("status") not in (None, "ok"):
+            summary.failed_pages.append(sample.key.label)
+        report(sample, verdict)
+
+    if todo:
+        asyncio.run(
+            _render_all(
+                todo,
+                chromium=chromium,
+                concurrency=concurrency,
+                libs=libs or LibCache(),
+                on_done=done,
+            )
+        )
+    run.update_manifest(rendered_at=utcnow(), chromium=version)
+    return summary
+
+
+def import_pages(run: Run, files: Iterable[Path], prompt: Prompt, label: str) -> list[Sample]:
+    """Store pages made elsewhere as samples of ``prompt`` under the lane ``label``."""
+    check_name(label, "--model")
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise UsageError("give at least one HTML file to import", field="FILES")
+    pages = []
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read: {exc.strerror}", source=path) from None
+        text = data.decode("utf-8", errors="replace")
+        if "<" not in text or not any(
+            tag in text.lower() for tag in ("<html", "<body", "<script", "<canvas", "<div", "<svg")
+        ):
+            raise UsageError("does not look like an HTML page", source=path)
+        pages.append((path, text))
+    existing = [
+        s.key.index for s in run.samples() if s.key.prompt == prompt.id and s.key.model == label
+    ]
+    start = max(existing, default=0) + 1
+    out = []
+    for offset, (path, text) in enumerate(pages):
+        key = SampleKey(prompt.id, label, start + offset)
+        reply = {
+            "status": "ok",
+            "prompt": prompt.id,
+            "model": label,
+            "sample": key.index,
+            "text": text,
+            "source": path.name,
+            "imported": True,
+            "reference": False,
+            "started_at": utcnow(),
+            "extract": {
+                "status": "ok",
+                "reason": None,
+                "notes": [f"imported from {path.name}"],
+                "files": ["index.html"],
+                "sources": [],
+            },
+        }
+        out.append(
+            run.write_sample(key, {"reply.json": _json_bytes(reply), "artifact/index.html": text})
+        )
+    manifest = run.manifest()
+    if not manifest:
+        run.save_manifest(
+            {
+                "id": run.id,
+                "started_at": utcnow(),
+                "status": "imported",
+                "models": [],
+                "prompts": [],
+            }
+        )
+        manifest = run.manifest()
+    lanes = manifest.setdefault("models", [])
+    if not any(m.get("name") == label for m in lanes):
+        lanes.append({"name": label, "imported": True})
+    if prompt.id not in [
+        p if isinstance(p, str) else p.get("id") for p in manifest.setdefault("prompts", [])
+    ]:
+        manifest["prompts"].append(prompt.id)
+    run.save_manifest(manifest)
+    return out
+
+
+def result_rows(run: Run) -> list[dict[str, Any]]:
+    """One row per sample: prompt, model, sample, source, status, passed, score, checks."""
+    rows = []
+    for sample in run.samples():
+        reply = sample.reply
+        verdict = sample.verdict
+        obs = sample.observation or {}
+        status = reply.get("status", "ok")
+        if status == "ok":
+            status = "rendered" if verdict else "not rendered"
+            if obs.get("status") not in (None, "ok"):
+                status = f"page {obs['status']}"
+        rows.append(
+            {
+                "prompt": sample.key.prompt,
+                "model": sample.key.model,
+                "sample": sample.key.index,
+                "source": reply.get("source"),
+                "status": status,
+                "passed": verdict["passed"] if verdict else None,
+                "score": verdict["score"] if verdict else None,
+                "checks": {c["name"]: c["passed"] for c in verdict["checks"]} if verdict else {},
+            }
+        )
+    return rows
