@@ -171,7 +171,7 @@ async def _axe(renderer: Renderer, main: _Load) -> dict[str, Any]:
 
 def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
     """Pixel facts: frame-to-frame change, visible content, colours."""
-    frames = result.preview_frames
+    frames = [images.load(f) for f in result.preview_frames]  # decode each frame once
     times = obs.get("frame_times", [])
     first_input = obs.get("first_input_s")
     diffs = []
@@ -183,7 +183,7 @@ def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
     ]
     # Motion without input: frames up to the first input, and after it only in the control load.
     obs["motion"] = max((d["diff"] for d in before_input), default=0.0)
-    shots = [result.shots[k] for k in sorted(result.shots)]
+    shots = [images.load(result.shots[k]) for k in sorted(result.shots)]
     obs["content"] = [round(images.content_fraction(s), 5) for s in shots]
     obs["colors"] = images.distinct_colors(shots[-1]) if shots else 0
     obs["shots"] = sorted(result.shots)

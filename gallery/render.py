@@ -27,6 +27,7 @@ import contextlib
 import mimetypes
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,7 +42,8 @@ ORIGIN = "https://sandbox.gallery.test"
 #: Web-font services: refused like any other host, but a missing font leaves the
 #: page working with a fallback face, so they do not fail ``offline``.
 FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "fonts.bunny.net")
-EPOCH_MS = 1_750_000_000_000  # a fixed "now" for Date, so pages that print dates are stable
+#: A fixed "now" for Date, so pages that print dates are stable.
+EPOCH = datetime(2025, 9, 5, tzinfo=UTC)
 PROBE_MS = 250
 #: A page that needs more real time than this for the first 250 virtual ms is sampled.
 HEAVY_PROBE_S = 0.06
@@ -276,10 +278,14 @@ class _Load:
         page.on("dialog", lambda d: asyncio.ensure_future(_quiet(d.dismiss())))
         page.on("download", lambda d: self._record("downloads", d.url))
         page.on("crash", lambda _p: self.obs.__setitem__("crashed", True))
-        await page.clock.install(time=EPOCH_MS)
-        await page.clock.pause_at(EPOCH_MS)
+        # pause_at alone installs the clock with one log entry, so performance.now()
+        # and animation-frame timestamps start at exactly 0 in every load. An
+        # install() first would add the real milliseconds between the two calls.
+        await page.clock.pause_at(EPOCH)
         try:
-            await self.call(page.goto(ORIGIN + "/index.html", wait_until="load"), "load", LOAD_TIMEOUT_S)
+            await self.call(
+                page.goto(ORIGIN + "/index.html", wait_until="load"), "load", LOAD_TIMEOUT_S
+            )
         except PlaywrightError as exc:
             raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
 

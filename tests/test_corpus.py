@@ -1,0 +1,78 @@
+"""The labelled corpus (tests/fixtures/pages): every expected verdict holds.
+
+All pages render once, together, in one Chromium (as a real run does); each
+labelled check is then its own test, so a failure names the page and check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gallery.checks import judge
+from gallery.libs import LibCache
+from gallery.prompts import STANDARD_CHECKS, parse_prompt
+from gallery.render import Renderer
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+EXPECTED: dict[str, Any] = tomllib.loads((PAGES / "expected.toml").read_text())["pages"] if (PAGES / "expected.toml").exists() else {}
+
+
+def prompt_for(name: str, entry: dict[str, Any]):
+    """A prompt that asks for exactly the checks the label speaks of."""
+    checks = [{"kind": k} for k in STANDARD_CHECKS if k in entry.get("expect", {})]
+    checks += entry.get("checks", [])
+    data = {"id": name, "title": name, "prompt": entry.get("description", name), "checks": checks}
+    if entry.get("interact"):
+        data["interact"] = entry["interact"]
+    data["render"] = {"budget": 25.0}
+    return parse_prompt(data, PAGES / f"{name}.html")
+
+
+@pytest.fixture(scope="session")
+def corpus_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("corpus")
+    jobs = []
+    for name, entry in EXPECTED.items():
+        d = root / name
+        d.mkdir()
+        (d / "index.html").write_bytes((PAGES / f"{name}.html").read_bytes())
+        jobs.append((name, d, prompt_for(name, entry)))
+
+    async def run_all() -> dict[str, dict[str, Any]]:
+        async with Renderer(libs=LibCache()) as renderer:
+            sem = asyncio.Semaphore(4)
+
+            async def one(name, d, prompt):
+                async with sem:
+                    result = await renderer.render(d, prompt)
+                return name, {"verdict": judge(result.observation, prompt.checks), "obs": result.observation}
+
+            return dict(await asyncio.gather(*(one(*j) for j in jobs)))
+
+    return asyncio.run(run_all())
+
+
+CASES = [
+    (name, check, want)
+    for name, entry in EXPECTED.items()
+    for expect in (entry.get("expect", {}), entry.get("expect_checks", {}))
+    for check, want in expect.items()
+]
+
+
+def test_corpus_is_big_enough() -> None:
+    assert len(EXPECTED) >= 30
+    assert {p.stem for p in PAGES.glob("*.html")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("page", "check", "want"), CASES, ids=[f"{p}-{c}" for p, c, _ in CASES])
+def test_expected_verdict(corpus_verdicts: dict[str, dict[str, Any]], page: str, check: str, want: bool) -> None:
+    result = corpus_verdicts[page]
+    checks = {c["kind"]: c for c in result["verdict"]["checks"]}
+    got = checks[check]
+    assert got["passed"] is want, f"{page}: {check} -> {got['detail']} (status {result['obs']['status']})"

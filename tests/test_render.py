@@ -1,0 +1,124 @@
+"""The renderer on small pages: determinism, sandbox records, budgets, CSS time."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from gallery import images
+from gallery.checks import judge
+from gallery.prompts import parse_prompt
+from gallery.render import Renderer
+
+BOUNCE = """<!doctype html><html lang="en"><head><title>b</title></head>
+<body style="margin:0;background:#123"><canvas id=c width=400 height=300></canvas><script>
+const c = document.getElementById('c').getContext('2d');
+let x = 50 + Math.random() * 200, y = 50, vx = 3, vy = 2;
+addEventListener('keydown', e => { if (e.key === 'ArrowUp') vy -= 8; });
+function f() { x += vx; y += vy; if (x < 10 || x > 390) vx = -vx; if (y < 10 || y > 290) vy = -vy;
+  c.fillStyle = '#123'; c.fillRect(0, 0, 400, 300); c.fillStyle = 'orange';
+  c.beginPath(); c.arc(x, y, 10, 0, 7); c.fill(); c.fillText(new Date().toISOString(), 10, 290);
+  requestAnimationFrame(f); }
+f();
+</script></body></html>"""
+
+CSS = """<!doctype html><html lang="en"><head><title>css</title><style>
+@keyframes m { from { transform: translateX(0) } to { transform: translateX(600px) } }
+.b { width: 80px; height: 80px; background: #c00; animation: m 3s linear infinite }
+</style></head><body><div class="b"></div></body></html>"""
+
+HOSTILE = """<!doctype html><html lang="en"><head><title>h</title></head><body><h1>hi</h1><script>
+alert('one'); confirm('two'); window.open('https://popup.example/');
+fetch('https://api.example.com/x').catch(() => {});
+setTimeout(() => { location.href = 'https://evil.example/'; }, 100);
+</script></body></html>"""
+
+HANG = "<!doctype html><html><body><script>while (true) {}</script></body></html>"
+
+
+def make_prompt(**extra):
+    data = {
+        "id": "t",
+        "title": "t",
+        "prompt": "x",
+        "checks": [{"kind": k} for k in ("runs", "animates", "clean-console", "offline")],
+    }
+    data.update(extra)
+    return parse_prompt(data, Path("t.html"))
+
+
+def render_pages(tmp_path: Path, pages: dict[str, str], prompt) -> dict:
+    async def go():
+        out = {}
+        async with Renderer(libs=None) as r:
+            for name, html in pages.items():
+                d = tmp_path / name
+                d.mkdir(parents=True, exist_ok=True)
+                (d / "index.html").write_text(html)
+                out[name] = await r.render(d, prompt)
+        return out
+
+    return asyncio.run(go())
+
+
+def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
+    prompt = make_prompt()
+    a = render_pages(tmp_path / "a", {"p": BOUNCE}, prompt)["p"]
+    b = render_pages(tmp_path / "b", {"p": BOUNCE}, prompt)["p"]
+    assert sorted(a.shots) == sorted(b.shots) == ["000.50s.png", "002.00s.png", "005.00s.png"]
+    for name in a.shots:
+        assert images.diff_ratio(a.shots[name], b.shots[name], threshold=0) == 0.0
+    # and it really moves
+    assert images.diff_ratio(a.shots["000.50s.png"], a.shots["005.00s.png"]) > 0
+
+
+def test_css_animation_follows_virtual_clock(tmp_path: Path) -> None:
+    prompt = make_prompt()
+    a = render_pages(tmp_path / "a", {"p": CSS}, prompt)["p"]
+    b = render_pages(tmp_path / "b", {"p": CSS}, prompt)["p"]
+    for name in a.shots:
+        assert images.diff_ratio(a.shots[name], b.shots[name], threshold=0) == 0.0
+    verdict = judge(a.observation, prompt.checks)
+    assert {c["name"]: c["passed"] for c in verdict["checks"]}["animates"] is True
+
+
+def test_interactive_compares_with_control(tmp_path: Path) -> None:
+    prompt = make_prompt(
+        interact=[{"at": 2.0, "key": "ArrowUp"}],
+        checks=[{"kind": "interactive"}, {"kind": "runs"}],
+    )
+    res = render_pages(tmp_path, {"p": BOUNCE}, prompt)["p"]
+    inter = res.observation["interactive"]
+    assert inter["compared_at"] == [2.0, 5.0]
+    assert max(inter["diff"]) > 0
+    verdict = judge(res.observation, prompt.checks)
+    assert verdict["passed"], verdict
+
+
+def test_sandbox_records_and_refuses(tmp_path: Path) -> None:
+    prompt = make_prompt()
+    res = render_pages(tmp_path, {"p": HOSTILE}, prompt)["p"]
+    obs = res.observation
+    assert obs["status"] == "ok"
+    assert obs["page"]["dialog_count"] == 2
+    assert obs["page"]["opens"] == ["https://popup.example/"]
+    assert obs["navigations"] == ["https://evil.example/"]
+    assert any(b["url"] == "https://api.example.com/x" for b in obs["requests"]["blocked"])
+    assert "hi" in obs["page"]["text"]  # still on our page: the navigation was refused
+    checks = {c["name"]: c for c in judge(obs, prompt.checks)["checks"]}
+    assert checks["offline"]["passed"] is False
+    assert checks["runs"]["passed"] is True
+
+
+@pytest.mark.parametrize("budget", [6.0])
+def test_hung_page_gets_a_verdict_and_the_browser_goes_on(tmp_path: Path, budget: float) -> None:
+    prompt = make_prompt(render={"budget": budget})
+    res = render_pages(tmp_path, {"hang": HANG, "after": CSS}, prompt)
+    assert res["hang"].observation["status"] == "hung"
+    assert res["hang"].observation["real_time_s"] < budget + 12
+    verdict = judge(res["hang"].observation, prompt.checks)
+    runs = next(c for c in verdict["checks"] if c["name"] == "runs")
+    assert runs["passed"] is False and "hung" in runs["detail"]
+    assert res["after"].observation["status"] == "ok"
