@@ -100,15 +100,19 @@ def check_clean_console(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str
 
 def check_offline(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     req = obs.get("requests", {})
-    blocked = [b["url"] for b in req.get("blocked", [])] + list(obs.get("navigations", []))
-    if blocked:
-        return _fail(
-            f"{len(blocked)} request(s) tried to leave the sandbox, first: {blocked[0][:160]}"
-        )
     fonts = req.get("fonts", [])
+    blocked = [b["url"] for b in req.get("blocked", [])] + list(obs.get("navigations", [])) + fonts
+    if blocked:
+        only_fonts = (
+            " (web fonts only; the page fell back to local fonts)"
+            if len(fonts) == len(blocked)
+            else ""
+        )
+        return _fail(
+            f"{len(blocked)} request(s) tried to leave the sandbox{only_fonts}, first: {blocked[0][:160]}"
+        )
     cdn = len(req.get("cdn", []))
-    note = f"; {len(fonts)} web-font request(s) refused (fallback fonts used)" if fonts else ""
-    return True, f"all requests served in the sandbox ({cdn} CDN file(s) from npm){note}"
+    return True, f"all requests served in the sandbox ({cdn} CDN file(s) from npm)"
 
 
 def check_accessible(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:

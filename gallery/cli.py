@@ -178,24 +178,134 @@ def doctor(paths: Paths, chromium: Path | None) -> None:
 # --- pipeline stages (filled in issue by issue) ----------------------------------
 
 
+def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options `gallery generate` and `gallery run` share."""
+    options = [
+        click.option(
+            "--model",
+            "-m",
+            "models",
+            multiple=True,
+            help="Model name from the config (repeatable).",
+        ),
+        click.option("--prompt", "-p", "prompts", multiple=True, help="Prompt id (repeatable)."),
+        click.option("--samples", "-n", type=int, help="Samples per prompt and model."),
+        click.option(
+            "--concurrency", "-j", type=int, help="Requests in flight at once (all models)."
+        ),
+        click.option(
+            "--fresh", is_flag=True, help="Call the models again instead of replaying the cache."
+        ),
+        click.option("--run", "run", help="Add to this run (id or path) instead of a new one."),
+        click.option(
+            "--system-prompt", help="System prompt for chat models (default: the config's)."
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def generate_stage(paths: Paths, **options: Any):
+    """Run the generate stage with progress and a summary; shared by `generate` and `run`."""
+    from .pipeline import generate_run, summarize
+    from .progress import reporter_for, summary_table
+    from .store import Store
+
+    out = console()
+    reporter = reporter_for(out, click.echo, sys.stdout.isatty())
+    result = generate_run(
+        paths.load_config(), paths.load_prompts(), Store(paths.out), reporter=reporter, **options
+    )
+    out.print(summary_table(result, summarize(result.run)))
+    done = sum(lane.samples for lane in result.lanes.values())
+    totals = result.manifest.get("totals") or {}
+    spend = sum(lane.cost_usd for lane in result.lanes.values())
+    click.echo(
+        f"run {result.run.id}: {done} new sample(s) in {result.wall_s:.1f}s, {result.on_disk} kept "
+        f"from before; spent ${spend:.4f}; {totals.get('samples', 0)} sample(s) in the run"
+    )
+    return result
+
+
 @cli.command()
+@generate_options
+@click.option("--resume", is_flag=True, help="Continue the latest unfinished run.")
 @click.option(
-    "--model", "-m", "model_names", multiple=True, help="Model name from the config (repeatable)."
+    "--site",
+    "site_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="site",
+    show_default=True,
+    help="Where to build the static site.",
 )
-@click.option("--prompt", "-p", "prompt_ids", multiple=True, help="Prompt id (repeatable).")
-@click.option("--samples", "-n", type=int, help="Samples per prompt and model.")
-@click.option("--concurrency", "-j", type=int, help="Requests and pages in flight at once.")
+@click.option(
+    "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when a sample fails a required check.")
 @common
-def run(paths: Paths, **kwargs: Any) -> None:
-    """Generate (or replay), render, check and build the site: the whole job."""
-    not_built("run", "generation is issue #3, rendering #4, the site #5")
+def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **options: Any) -> None:
+    """Generate (or replay), render, check and build the site: the whole job.
+
+    An interrupted run is continued by a plain rerun (or `--resume`): only the
+    missing samples are produced. Cached replies are replayed at no cost, and
+    pages are rendered again only when something that affects them changed.
+    """
+    from .site import build_site
+
+    result = generate_stage(paths, resume=resume, **options)
+    render_stage(paths, result.run, concurrency=options.get("concurrency") or 4, chromium=chromium)
+    config = paths.load_config()
+    report = build_site(result.run, paths.load_prompts(), config, site_dir)
+    failed = print_verdict_summary(result.run, config)
+    click.echo(f"site: {report.summary()}")
+    click.echo(f"open {report.index.resolve()}")
+    if strict and failed:
+        sys.exit(1)
+
+
+def print_verdict_summary(run, config) -> int:
+    """Per lane: passed/total samples and cost; returns how many samples failed."""
+    from rich.table import Table
+
+    from .verdicts import result_rows
+
+    lanes: dict[str, dict[str, Any]] = {}
+    for row in result_rows(run):
+        lane = lanes.setdefault(
+            row["model"], {"passed": 0, "total": 0, "cost": 0.0, "complete": True}
+        )
+        lane["total"] += 1
+        lane["passed"] += bool(row["passed"])
+    for sample in run.samples():
+        cost = sample.reply.get("cost")
+        lane = lanes[sample.key.model]
+        if cost is None or not cost.get("complete", True):
+            lane["complete"] = False
+        lane["cost"] += (cost or {}).get("usd") or 0.0
+    table = Table(title=f"run {run.id}")
+    for col in ("model", "passed", "cost (USD)"):
+        table.add_column(col)
+    for name, lane in lanes.items():
+        spec = config.models.get(name)
+        label = spec.display if spec else name
+        cost = f"{lane['cost']:.4f}" + ("" if lane["complete"] else " (incomplete)")
+        table.add_row(label, f"{lane['passed']}/{lane['total']}", cost)
+    console().print(table)
+    return sum(lane["total"] - lane["passed"] for lane in lanes.values())
 
 
 @cli.command()
+@generate_options
 @common
-def generate(paths: Paths) -> None:
-    """Send the prompts to the models and store the replies (default: latest run)."""
-    not_built("generate", "issue #3")
+def generate(paths: Paths, **options: Any) -> None:
+    """Send the prompts to the models and store the replies (a new run, or --run RUN).
+
+    Continues the latest run instead when it was interrupted. Cached replies
+    are replayed at no cost unless --fresh; a model whose API key is not set
+    is skipped unless all its replies are cached.
+    """
+    generate_stage(paths, **options)
 
 
 @cli.command()
@@ -285,10 +395,32 @@ def render_stage(
 
 
 @cli.command()
+@click.option(
+    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
+)
+@click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="site",
+    show_default=True,
+    help="Where to write the static site.",
+)
 @common
-def build(paths: Paths) -> None:
-    """Build the static gallery site from a run."""
-    not_built("build", "issue #5")
+def build(paths: Paths, run_id: str, site_dir: Path) -> None:
+    """Build the static gallery site from a run; prints the path of index.html.
+
+    Incremental: only pages whose content changed are rewritten.
+    """
+    from .site import build_site
+    from .store import Store
+
+    run = Store(paths.out).open_run(run_id)
+    catalogue = paths.load_prompts() if paths.prompts.is_dir() else {}
+    config = paths.load_config() if paths.config.is_file() else None
+    report = build_site(run, catalogue, config, site_dir)
+    click.echo(f"site for run {run.id}: {report.summary()}", err=True)
+    click.echo(str(report.index))
 
 
 @cli.command(name="import")
@@ -416,8 +548,35 @@ def merge(paths: Paths, runs: tuple[str, ...]) -> None:
 
 
 @cli.command()
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--site",
+    "site_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="site",
+    show_default=True,
+    help="The built site to serve.",
+)
+@click.option(
+    "--port", type=int, default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free)."
+)
 @common
-def serve(paths: Paths, port: int) -> None:
-    """Serve the built site/ on localhost and print the URL."""
-    not_built("serve", "issue #5")
+def serve(paths: Paths, site_dir: Path, port: int) -> None:
+    """Serve the built site/ on localhost and print the URL (Ctrl-C stops)."""
+    from .errors import UsageError
+    from .site import make_server
+
+    if not (site_dir / "index.html").is_file():
+        raise UsageError(f"no site in {site_dir} (build one with `gallery build`)", field="--site")
+    try:
+        server = make_server(site_dir, port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", field="--port"
+        ) from None
+    with server:
+        click.echo(f"http://127.0.0.1:{server.server_address[1]}/")
+        sys.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)

@@ -122,12 +122,9 @@ async def _timeline(
         if stop in shots:
             result.shots[shot_name(stop)] = await main.screenshot()
         if stop in previews:
-            frame = (
-                result.shots.get(shot_name(stop))
-                if stop in shots
-                else await main.screenshot(jpeg=True)
-            )
-            result.preview_frames.append(frame)
+            # All preview frames are JPEG: mixing in the PNG shots would make
+            # compression noise look like motion.
+            result.preview_frames.append(await main.screenshot(jpeg=True))
             main.obs.setdefault("frame_times", []).append(stop)
     return ops
 
@@ -179,7 +176,7 @@ def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
         diffs.append({"t": times[i], "diff": round(images.diff_ratio(frames[i - 1], frames[i]), 5)})
     obs["frames"] = diffs
     before_input = [
-        d for d, t in zip(diffs, times[1:], strict=False) if first_input is None or t <= first_input
+        d for d, t in zip(diffs, times[1:], strict=False) if first_input is None or t < first_input
     ]
     # Motion without input: frames up to the first input, and after it only in the control load.
     obs["motion"] = max((d["diff"] for d in before_input), default=0.0)
@@ -201,7 +198,10 @@ async def _control(
     """Replay the main load's clock steps with no input; compare the shots after the input."""
     compare_at = [t for t in prompt.render.screenshots if t >= first_input]
     compare_at = compare_at or [prompt.render.screenshots[-1]]
-    control = _Load(renderer, artifact, prompt, renderer.seed, deadline)
+    # The control load gets a budget of its own: it repeats the main load's steps.
+    control = _Load(
+        renderer, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
+    )
     out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
     browser = renderer.browser
     try:

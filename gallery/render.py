@@ -39,8 +39,8 @@ from .browser import chromium_version, find_chromium, launch_args
 from .prompts import InteractStep, Prompt
 
 ORIGIN = "https://sandbox.gallery.test"
-#: Web-font services: refused like any other host, but a missing font leaves the
-#: page working with a fallback face, so they do not fail ``offline``.
+#: Web-font services: refused like any other host (``offline`` fails), but kept
+#: apart so a verdict can say the page only lost its fonts.
 FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "fonts.bunny.net")
 #: A fixed "now" for Date, so pages that print dates are stable.
 EPOCH = datetime(2025, 9, 5, tzinfo=UTC)
@@ -107,13 +107,14 @@ COLLECT_SCRIPT = """
   const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => ({
     width: c.width, height: c.height,
     visible: c.getBoundingClientRect().width > 0 && c.getBoundingClientRect().height > 0}));
+  const contexts = g.contexts.slice();  // before the probe below adds its own
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
   return {
     title: document.title,
     text: body ? (body.innerText || '').slice(0, 2000) : '',
     dom_nodes: document.getElementsByTagName('*').length,
-    canvases, contexts: g.contexts, dialogs: g.dialogs, dialog_count: g.dialogCount || 0,
+    canvases, contexts, dialogs: g.dialogs, dialog_count: g.dialogCount || 0,
     opens: g.opens, open_count: g.openCount || 0, webgl_available: webglAvailable,
     lang: document.documentElement.getAttribute('lang'),
   };
@@ -156,7 +157,12 @@ def _plan(prompt: Prompt) -> tuple[list[float], list[float], list[tuple[float, I
     r = prompt.render
     end = r.screenshots[-1]
     n = r.preview_frames
-    preview = [round(end * i / (n - 1), 3) for i in range(n)] if end > 0 else [0.0]
+    # The preview spans the timed screenshots, not t=0: before the first frames
+    # a page is often still blank, and its first paint is not motion.
+    start = r.screenshots[0]
+    preview = (
+        [round(start + (end - start) * i / (n - 1), 3) for i in range(n)] if end > start else [end]
+    )
     events: list[tuple[float, InteractStep, str]] = []
     for step in prompt.interact:
         events.append((step.at, step, "start"))

@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,11 @@ from .errors import RunNotFound, UsageError
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
+# mkstemp/mkdtemp create 0600 files and 0700 folders; what we publish should get the
+# usual permissions instead (read once at import, when no other thread can race us).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -41,13 +46,17 @@ def utcnow() -> str:
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file in the same folder, then rename)."""
-    write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode())
+    write_bytes(
+        path, (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
+    )
 
 
 def write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # not on Windows before 3.13
+            os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -165,11 +174,18 @@ class Run:
     def has_sample(self, key: SampleKey) -> bool:
         return (self.sample(key).path / "reply.json").is_file()
 
-    def write_sample(self, key: SampleKey, files: dict[str, bytes | str]) -> Sample:
+    def write_sample(
+        self,
+        key: SampleKey,
+        files: dict[str, bytes | str],
+        fill: Callable[[Path], None] | None = None,
+    ) -> Sample:
         """Write a whole sample atomically: temp folder, then rename into place.
 
         ``files`` maps relative paths (``reply.json``, ``artifact/index.html``, ...)
-        to content. An existing sample with the same key is replaced.
+        to content; ``fill``, if given, is called with the temp folder to write
+        more (``extract.write_files`` for the artifact). An existing sample with
+        the same key is replaced.
         """
         check_name(key.prompt, "prompt")
         check_name(key.model, "model")
@@ -178,6 +194,7 @@ class Run:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{key.index}.tmp-"))
         try:
+            tmp.chmod(0o777 & ~_UMASK)
             for rel, content in files.items():
                 target = (tmp / rel).resolve()
                 if not target.is_relative_to(tmp.resolve()):
@@ -185,6 +202,8 @@ class Run:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 data = content.encode() if isinstance(content, str) else content
                 target.write_bytes(data)
+            if fill is not None:
+                fill(tmp)
             if sample.path.exists():
                 old = parent / f".{key.index}.old-{os.getpid()}-{time.monotonic_ns()}"
                 sample.path.rename(old)
@@ -204,7 +223,9 @@ class Run:
             n = reply.parent.name
             if not n.isdigit():
                 continue
-            keys.append(SampleKey(reply.parent.parent.parent.name, reply.parent.parent.name, int(n)))
+            keys.append(
+                SampleKey(reply.parent.parent.parent.name, reply.parent.parent.name, int(n))
+            )
         for key in sorted(keys):
             yield self.sample(key)
 

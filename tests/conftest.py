@@ -29,3 +29,12 @@ def chromium_path() -> str:
 def browser_type_launch_args(browser_type_launch_args: dict, chromium_path: str) -> dict:
     """pytest-playwright's browser fixtures use the same Chromium and flags as gallery."""
     return {**browser_type_launch_args, "executable_path": chromium_path, "args": launch_args()}
+
+
+@pytest.fixture
+def llm_server():
+    """A local OpenAI-compatible server (tests/llm_server.py) on 127.0.0.1, fresh per test."""
+    from llm_server import LLMServer
+
+    with LLMServer() as server:
+        yield server

@@ -19,7 +19,11 @@ from gallery.prompts import STANDARD_CHECKS, parse_prompt
 from gallery.render import Renderer
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
-EXPECTED: dict[str, Any] = tomllib.loads((PAGES / "expected.toml").read_text())["pages"] if (PAGES / "expected.toml").exists() else {}
+EXPECTED: dict[str, Any] = (
+    tomllib.loads((PAGES / "expected.toml").read_text())["pages"]
+    if (PAGES / "expected.toml").exists()
+    else {}
+)
 
 
 def prompt_for(name: str, entry: dict[str, Any]):
@@ -50,7 +54,10 @@ def corpus_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[
             async def one(name, d, prompt):
                 async with sem:
                     result = await renderer.render(d, prompt)
-                return name, {"verdict": judge(result.observation, prompt.checks), "obs": result.observation}
+                return name, {
+                    "verdict": judge(result.observation, prompt.checks),
+                    "obs": result.observation,
+                }
 
             return dict(await asyncio.gather(*(one(*j) for j in jobs)))
 
@@ -71,8 +78,12 @@ def test_corpus_is_big_enough() -> None:
 
 
 @pytest.mark.parametrize(("page", "check", "want"), CASES, ids=[f"{p}-{c}" for p, c, _ in CASES])
-def test_expected_verdict(corpus_verdicts: dict[str, dict[str, Any]], page: str, check: str, want: bool) -> None:
+def test_expected_verdict(
+    corpus_verdicts: dict[str, dict[str, Any]], page: str, check: str, want: bool
+) -> None:
     result = corpus_verdicts[page]
-    checks = {c["kind"]: c for c in result["verdict"]["checks"]}
+    checks = {c["name"]: c for c in result["verdict"]["checks"]}  # standard checks: name == kind
     got = checks[check]
-    assert got["passed"] is want, f"{page}: {check} -> {got['detail']} (status {result['obs']['status']})"
+    assert got["passed"] is want, (
+        f"{page}: {check} -> {got['detail']} (status {result['obs']['status']})"
+    )

@@ -1,0 +1,136 @@
+"""``reply.json``: one record per sample, the same shape whatever produced it.
+
+A live call, a replay from the cache, the hand-written reference and (in
+``verdicts.import_pages``) an imported page all become this record, so render,
+site and compare read one shape. Every key is always present::
+
+    status         "ok" | "no-artifact" | "failed"
+    prompt, model  prompt id and config model name (the lane)
+    model_id, base_url, api   what was called ("reference" api for the reference lane)
+    sample         1-based index
+    text           the answer (reasoning removed); for a failed call, what arrived
+    reasoning      reasoning_content deltas and a leading <think> block
+    usage          {prompt_tokens, completion_tokens, reasoning_tokens, total_tokens,
+                    estimated} or null (failed before any output, reference)
+    timing         {ttft_s, latency_s, tokens_per_s} as measured when generated
+    finish_reason, truncated
+    cost           {usd, complete} spent by this sample (0 for replays and references),
+                   null when the model has no pricing
+    original       for a replay: {started_at, cost} of the first generation; else null
+    request_hash, params, replayed, error (one line, never a key), started_at
+    extract        {status, reason, notes, files, sources} or null (failed call)
+    reference      true for the reference lane
+    source         file name of a reference or imported page, else null
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ModelSpec
+from .extract import Artifact, extract
+from .prompts import Prompt
+from .store import SampleKey, utcnow
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sample to produce: a prompt, a model (lane) and a 1-based sample index."""
+
+    prompt: Prompt
+    spec: ModelSpec
+    index: int
+
+    @property
+    def key(self) -> SampleKey:
+        return SampleKey(self.prompt.id, self.spec.name, self.index)
+
+
+def new_record(job: Job, request: dict[str, Any] | None, h: str | None) -> dict[str, Any]:
+    """A reply.json skeleton with every key present (shape: the module docstring)."""
+    spec = job.spec
+    return {
+        "status": "ok",
+        "prompt": job.prompt.id,
+        "model": spec.name,
+        "model_id": spec.model or None,
+        "base_url": spec.base_url or None,
+        "api": spec.api if not spec.is_reference else "reference",
+        "sample": job.index,
+        "text": "",
+        "reasoning": "",
+        "usage": None,
+        "timing": None,
+        "finish_reason": None,
+        "truncated": False,
+        "cost": None,
+        "request_hash": h,
+        "params": dict(spec.params) if request is not None else {},
+        "replayed": False,
+        "original": None,
+        "error": None,
+        "extract": None,
+        "started_at": utcnow(),
+        "reference": spec.is_reference,
+        "source": None,
+    }
+
+
+def reference_record(job: Job) -> dict[str, Any] | None:
+    """The reference lane: ``prompts/<id>.reference.html`` as a bare HTML reply, free."""
+    ref = job.prompt.reference_path
+    if ref is None:
+        return None
+    record = new_record(job, None, None)
+    record.update(
+        text=ref.read_text(encoding="utf-8"),
+        finish_reason="stop",
+        cost={"usd": 0.0, "complete": True},
+        source=ref.name,
+    )
+    return record
+
+
+def replay_record(job: Job, request: dict, h: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """A cached reply: same text, usage and measured timing; costs nothing this time.
+
+    ``original`` keeps when it was first generated and what it cost (priced
+    with the current pricing), so the gallery can still show a price.
+    """
+    cached = entry["reply"]
+    record = new_record(job, request, h)
+    for k in ("text", "reasoning", "usage", "timing", "finish_reason"):
+        record[k] = cached.get(k)
+    usage = cached.get("usage") or {}
+    cost = job.spec.cost(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+    record.update(
+        replayed=True,
+        cost={"usd": 0.0, "complete": True},
+        original={
+            "started_at": cached.get("started_at"),
+            "cost": None if cost is None else {"usd": cost.usd, "complete": cost.complete},
+        },
+    )
+    return record
+
+
+def finish_record(record: dict[str, Any]) -> Artifact | None:
+    """Extract the page from an answered record and set status/truncated/extract.
+
+    Returns the artifact to write beside ``reply.json`` (None for a failed call).
+    """
+    if record["status"] == "failed":
+        record["truncated"] = bool(record["text"])
+        return None
+    art = extract(record["text"] or "", finish_reason=record["finish_reason"])
+    record["status"] = "ok" if art.status == "ok" else "no-artifact"
+    record["truncated"] = bool(art.truncated or record["finish_reason"] == "length")
+    record["extract"] = {
+        "status": art.status,
+        "reason": art.reason,
+        "notes": list(art.notes),
+        "files": sorted(art.files),
+        "sources": sorted(art.sources),
+    }
+    return art
