@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .aio import run_sync
 from .config import Config, ModelSpec
 from .errors import RunNotFound, UsageError
 from .extract import write_files
@@ -367,7 +368,7 @@ def execute(config: Config, plan: Plan, reporter: Reporter | None = None) -> Gen
     t0 = time.perf_counter()
     finished = False
     try:
-        asyncio.run(_produce_all(plan, run, generator, reporter, lanes))
+        run_sync(_produce_all(plan, run, generator, reporter, lanes))
         finished = True
     finally:
         reporter.finish()

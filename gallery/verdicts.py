@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import images
+from .aio import run_sync
 from .checks import judge
 from .errors import PromptError, UsageError
 from .prompts import Prompt
@@ -159,7 +160,7 @@ def render_run(
         report(sample, verdict)
 
     if todo:
-        asyncio.run(
+        run_sync(
             _render_all(
                 todo,
                 chromium=chromium,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gallery.aio import run_sync
 from gallery.checks import judge
 from gallery.libs import LibCache
 from gallery.prompts import STANDARD_CHECKS, parse_prompt
@@ -61,7 +62,7 @@ def corpus_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[
 
             return dict(await asyncio.gather(*(one(*j) for j in jobs)))
 
-    return asyncio.run(run_all())
+    return run_sync(run_all())
 
 
 CASES = [

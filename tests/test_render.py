@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from gallery import images
+from gallery.aio import run_sync
 from gallery.checks import judge
 from gallery.prompts import parse_prompt
 from gallery.render import Renderer
@@ -60,7 +60,7 @@ def render_pages(tmp_path: Path, pages: dict[str, str], prompt) -> dict:
                 out[name] = await r.render(d, prompt)
         return out
 
-    return asyncio.run(go())
+    return run_sync(go())
 
 
 def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
