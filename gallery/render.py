@@ -344,9 +344,20 @@ class _Load:
         await self.call(self.page.evaluate(script, self.vt), "animation sync")
 
     async def screenshot(self, *, jpeg: bool = False) -> bytes:
-        if jpeg:
-            return await self.call(self.page.screenshot(type="jpeg", quality=70), "screenshot")
-        return await self.call(self.page.screenshot(), "screenshot")
+        """A PNG (timed shots) or JPEG (preview frames) of the viewport.
+
+        Chromium now and then answers "Unable to capture screenshot" for a
+        healthy page (seen under load); that is retried, anything else is not.
+        """
+        options: dict[str, Any] = {"type": "jpeg", "quality": 70} if jpeg else {}
+        for attempt in range(3):
+            try:
+                return await self.call(self.page.screenshot(**options), "screenshot")
+            except PlaywrightError as exc:
+                if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
 
     async def send(self, step: InteractStep, phase: str) -> None:
         kb, mouse = self.page.keyboard, self.page.mouse
