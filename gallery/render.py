@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import mimetypes
+import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,8 +46,11 @@ FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "f
 #: A fixed "now" for Date, so pages that print dates are stable.
 EPOCH = datetime(2025, 9, 5, tzinfo=UTC)
 PROBE_MS = 250
-#: A page that needs more real time than this for the first 250 virtual ms is sampled.
-HEAVY_PROBE_S = 0.06
+#: A page that needs more than half the real time for the first 250 virtual ms
+#: (about 8 ms a frame) is sampled. The margin keeps light pages (~1-3 ms a frame)
+#: far from the line even on a loaded machine, so their mode, and so their
+#: frames, do not flip between runs.
+HEAVY_PROBE_S = 0.125
 SAMPLE_WINDOW_MS = 100
 AXE_SPEC = ("axe-core", "4", "axe.min.js")
 MAX_EVENTS = 200
@@ -288,12 +292,35 @@ class _Load:
         # and animation-frame timestamps start at exactly 0 in every load. An
         # install() first would add the real milliseconds between the two calls.
         await page.clock.pause_at(EPOCH)
+        limit = time.monotonic() + LOAD_TIMEOUT_S
         try:
             await self.call(
-                page.goto(ORIGIN + "/index.html", wait_until="load"), "load", LOAD_TIMEOUT_S
+                page.goto(ORIGIN + "/index.html", wait_until="commit"), "load", LOAD_TIMEOUT_S
             )
         except PlaywrightError as exc:
             raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
+        await self._loaded(limit)
+
+    async def _loaded(self, limit: float) -> None:
+        """Wait for ``document.readyState == "complete"`` (the load event has run).
+
+        Not ``goto(wait_until="load")``: a page that navigates away while it is
+        still loading gets that navigation refused (204), and Playwright then
+        never reports the load of the document that stays, so it waits forever.
+        """
+        while True:
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise Hung("page did not finish loading (it kept reloading or navigating)")
+            try:
+                state = await self.call(self.page.evaluate("document.readyState"), "load", left)
+            except PlaywrightError as exc:
+                if "context was destroyed" not in str(exc):
+                    raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
+                state = None  # the page reloaded itself: wait for the new document
+            if state == "complete":
+                return
+            await asyncio.sleep(0.05)
 
     def _refuse_websocket(self, ws: Any) -> None:
         self._record("blocked", {"url": ws.url, "reason": "websocket outside the sandbox"})
@@ -407,8 +434,16 @@ class Renderer:
         self._axe: str | None = None
         self._axe_error: str | None = None
         self._replace_lock = asyncio.Lock()
+        self._dead_end: socket.socket | None = None
 
     async def __aenter__(self) -> Renderer:
+        # A port of our own that is bound but never listens: Chromium's proxy. Routing
+        # answers every request the page makes before it reaches the network, but
+        # Chromium also opens connections by itself (a preconnect to where a refused
+        # navigation was going, link hints): those now end here, refused, instead of
+        # reaching the host the page named. Loopback goes through it too.
+        self._dead_end = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._dead_end.bind(("127.0.0.1", 0))
         self._pw = await async_playwright().start()
         await self._launch()
         return self
@@ -420,12 +455,17 @@ class Renderer:
         except (TimeoutError, PlaywrightError):
             pass
         await self._pw.stop()
+        self._dead_end.close()
 
     async def _launch(self) -> None:
         args = [
             *launch_args(),
             "--js-flags=--max-old-space-size=512",
             "--renderer-process-limit=64",
+            f"--proxy-server=http://127.0.0.1:{self._dead_end.getsockname()[1]}",
+            "--proxy-bypass-list=<-loopback>",
+            # WebRTC sends UDP straight to the peers the page names, past any proxy.
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
         ]
         self.browser = await self._pw.chromium.launch(
             executable_path=str(self.chromium.path), args=args
