@@ -251,12 +251,17 @@ def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **op
     missing samples are produced. Cached replies are replayed at no cost, and
     pages are rendered again only when something that affects them changed.
     """
+    from .compare import site_comparison
     from .site import build_site
+    from .store import Store
 
     result = generate_stage(paths, resume=resume, **options)
     render_stage(paths, result.run, concurrency=options.get("concurrency") or 4, chromium=chromium)
     config = paths.load_config()
-    report = build_site(result.run, paths.load_prompts(), config, site_dir)
+    baseline, comparison = site_comparison(Store(paths.out), result.run)
+    report = build_site(
+        result.run, paths.load_prompts(), config, site_dir, baseline=baseline, compare=comparison
+    )
     failed = print_verdict_summary(result.run, config)
     click.echo(f"site: {report.summary()}")
     click.echo(f"open {report.index.resolve()}")
@@ -410,15 +415,18 @@ def render_stage(
 def build(paths: Paths, run_id: str, site_dir: Path) -> None:
     """Build the static gallery site from a run; prints the path of index.html.
 
-    Incremental: only pages whose content changed are rewritten.
+    Incremental: only pages whose content changed are rewritten. The run page
+    shows the comparison with the baseline (`gallery baseline set`) when one is recorded.
     """
+    from .compare import site_comparison
     from .site import build_site
     from .store import Store
 
     run = Store(paths.out).open_run(run_id)
     catalogue = paths.load_prompts() if paths.prompts.is_dir() else {}
     config = paths.load_config() if paths.config.is_file() else None
-    report = build_site(run, catalogue, config, site_dir)
+    baseline, comparison = site_comparison(Store(paths.out), run)
+    report = build_site(run, catalogue, config, site_dir, baseline=baseline, compare=comparison)
     click.echo(f"site for run {run.id}: {report.summary()}", err=True)
     click.echo(str(report.index))
 
@@ -494,10 +502,97 @@ def results(paths: Paths, run_id: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("base", required=False)
 @click.argument("head", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole comparison as JSON.")
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write JUnit XML here: one testcase per sample check.",
+)
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Print a markdown summary (append it to $GITHUB_STEP_SUMMARY in CI).",
+)
+@click.option(
+    "--pixel-threshold",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="How far a colour channel must move (share of 255) for a pixel to count as changed.",
+)
+@click.option(
+    "--max-diff-ratio",
+    type=float,
+    default=0.001,
+    show_default=True,
+    help="Share of changed pixels above which a screenshot is a visual change.",
+)
+@click.option(
+    "--diff-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write diff images here (default: diff/ in each of HEAD's sample folders).",
+)
 @common
-def compare(paths: Paths, base: str | None, head: str | None) -> None:
-    """Regressions between two runs; exit 1 when a check that passed now fails."""
-    not_built("compare", "issue #6")
+def compare(
+    paths: Paths,
+    base: str | None,
+    head: str | None,
+    as_json: bool,
+    junit_path: Path | None,
+    as_markdown: bool,
+    pixel_threshold: float,
+    max_diff_ratio: float,
+    diff_dir: Path | None,
+) -> None:
+    """Regressions between two runs; exit 1 when a check that passed now fails.
+
+    BASE and HEAD are run ids, `latest`, `baseline` or paths. BASE defaults to
+    the baseline recorded by `gallery baseline set`, HEAD to the latest run.
+    Exit 1 when a required check that passed in BASE fails in HEAD, or a
+    sample that passed in BASE is missing from HEAD; 0 otherwise.
+    """
+    from .compare import compare_runs, dumps, read_baseline
+    from .compare_report import text
+    from .store import Store
+
+    if as_json and as_markdown:
+        raise UsageError("choose one of --json and --markdown", field="--json")
+    store = Store(paths.out)
+
+    def resolve(ref: str | None, what: str):
+        if ref in (None, "baseline"):
+            run = read_baseline(store)
+            if run is None:
+                raise UsageError(
+                    f"no baseline recorded in {store.out / 'baseline.json'}: give BASE, "
+                    "or record one with `gallery baseline set RUN`",
+                    field=what,
+                )
+            return run
+        return store.open_run(ref)
+
+    base_run = resolve(base, "BASE")
+    head_run = resolve(head, "HEAD") if head == "baseline" else store.open_run(head or "latest")
+    comparison = compare_runs(
+        base_run,
+        head_run,
+        pixel_threshold=pixel_threshold,
+        max_diff_ratio=max_diff_ratio,
+        diff_dir=diff_dir,
+    )
+    if junit_path is not None:
+        comparison.to_junit(junit_path)
+    if as_json:
+        click.echo(dumps(comparison))
+    elif as_markdown:
+        click.echo(comparison.to_markdown())
+    else:
+        for line in text(comparison):
+            click.echo(line)
+    if comparison.exit_code:
+        sys.exit(comparison.exit_code)
 
 
 @cli.group()
@@ -509,8 +604,21 @@ def baseline() -> None:
 @click.argument("run_id")
 @common
 def baseline_set(paths: Paths, run_id: str) -> None:
-    """Record RUN as the baseline."""
-    not_built("baseline set", "issue #6")
+    """Record RUN (an id, `latest` or a path) as the baseline, in OUT/baseline.json.
+
+    Commit that file together with the run folder (`git add -f outputs/runs/RUN`)
+    so CI compares against the same screenshots and verdicts.
+    """
+    from .compare import baseline_path, set_baseline
+    from .store import Store
+
+    store = Store(paths.out)
+    run = store.open_run(run_id)
+    data = set_baseline(store, run)
+    click.echo(
+        f"baseline: run {run.id} ({data['passed']}/{data['samples']} samples pass) "
+        f"recorded in {baseline_path(store)}"
+    )
 
 
 @cli.group()

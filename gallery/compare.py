@@ -1,0 +1,405 @@
+"""One run against another: regressions, improvements, visual changes; JUnit and markdown.
+
+``compare_runs(base, head)`` matches samples by (prompt, model, index) and
+reads only what is on disk (``verdict.json`` and ``shots/*.png``), so it
+needs no browser and works on runs made anywhere. Rendering is deterministic
+(virtual clock, seeded ``Math.random``), so an unchanged page gives exactly
+zero pixel difference and any visual change is a real one.
+
+Which changes fail CI (``Comparison.regressed``, exit 1 of ``gallery
+compare``): a *required* check that passed in base and fails in head, and a
+sample that passed in base and is missing (or not judged) in head. A newly
+failing optional check (``required = false``) is reported as an optional
+regression, but like everywhere else it does not decide pass/fail.
+
+The baseline (``gallery baseline set``) is a small committed file,
+``outputs/baseline.json``: ``{"run": "<id or path>", "set_at": "...", ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import images
+from .errors import RunNotFound, UsageError
+from .store import Run, SampleKey, Store, read_json, utcnow, write_bytes, write_json
+
+#: Per-pixel threshold as a share of 255 (Playwright's ``toHaveScreenshot`` ``threshold``).
+PIXEL_THRESHOLD = 0.1
+#: A screenshot whose share of changed pixels is above this counts as a visual change.
+MAX_DIFF_RATIO = 0.001
+BASELINE_FILE = "baseline.json"
+
+
+@dataclass
+class CheckChange:
+    """One check of one sample in both runs. ``None``: the check is absent from that run."""
+
+    name: str
+    before: bool | None
+    after: bool | None
+    required: bool
+    detail: str = ""
+
+    @property
+    def regression(self) -> bool:
+        return self.before is True and self.after is False
+
+    @property
+    def improvement(self) -> bool:
+        return self.before is False and self.after is True
+
+
+@dataclass
+class ShotDiff:
+    """One timed screenshot. ``status``: compared, missing (in head) or new (in head)."""
+
+    name: str
+    ratio: float
+    changed: bool
+    status: str = "compared"
+    diff_image: Path | None = None
+
+
+@dataclass
+class SampleDiff:
+    """One sample. ``status``: both, missing (base only), new (head only), unjudged (no head verdict)."""
+
+    key: SampleKey
+    status: str
+    base_passed: bool | None = None
+    head_passed: bool | None = None
+    base_score: float | None = None
+    head_score: float | None = None
+    checks: list[CheckChange] = field(default_factory=list)
+    shots: list[ShotDiff] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[CheckChange]:
+        return [c for c in self.checks if c.regression]
+
+    @property
+    def improvements(self) -> list[CheckChange]:
+        return [c for c in self.checks if c.improvement]
+
+    @property
+    def visual_changes(self) -> list[ShotDiff]:
+        return [s for s in self.shots if s.changed]
+
+    @property
+    def score_change(self) -> float | None:
+        if self.base_score is None or self.head_score is None:
+            return None
+        return round(self.head_score - self.base_score, 4)
+
+    @property
+    def lost(self) -> bool:
+        """It passed in base and head has nothing to judge it by."""
+        return self.status in ("missing", "unjudged") and self.base_passed is True
+
+    @property
+    def regressed(self) -> bool:
+        return self.lost or any(c.required for c in self.regressions)
+
+
+@dataclass
+class GroupDiff:
+    """One prompt × model: how many samples passed before and now, and the mean score."""
+
+    prompt: str
+    model: str
+    base_samples: int = 0
+    head_samples: int = 0
+    base_passed: int = 0
+    head_passed: int = 0
+    base_mean_score: float | None = None
+    head_mean_score: float | None = None
+    regressions: int = 0
+    improvements: int = 0
+    visual_changes: int = 0
+
+
+@dataclass
+class Comparison:
+    """Every sample of both runs, with the thresholds used; reports are methods."""
+
+    base: Run
+    head: Run
+    pixel_threshold: float
+    max_diff_ratio: float
+    samples: list[SampleDiff] = field(default_factory=list)
+
+    def _pairs(self, attr: str, required: bool | None = None) -> list[tuple[SampleDiff, Any]]:
+        return [
+            (s, x)
+            for s in self.samples
+            for x in getattr(s, attr)
+            if required is None or x.required is required
+        ]
+
+    @property
+    def regressions(self) -> list[tuple[SampleDiff, CheckChange]]:
+        return self._pairs("regressions", required=True)
+
+    @property
+    def optional_regressions(self) -> list[tuple[SampleDiff, CheckChange]]:
+        return self._pairs("regressions", required=False)
+
+    @property
+    def improvements(self) -> list[tuple[SampleDiff, CheckChange]]:
+        return self._pairs("improvements")
+
+    @property
+    def visual_changes(self) -> list[tuple[SampleDiff, ShotDiff]]:
+        return self._pairs("visual_changes")
+
+    @property
+    def missing(self) -> list[SampleDiff]:
+        return [s for s in self.samples if s.status in ("missing", "unjudged")]
+
+    @property
+    def new(self) -> list[SampleDiff]:
+        return [s for s in self.samples if s.status == "new"]
+
+    @property
+    def regressed(self) -> bool:
+        """True when CI should fail: see the module docstring."""
+        return any(s.regressed for s in self.samples)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.regressed else 0
+
+    def groups(self) -> list[GroupDiff]:
+        out: dict[tuple[str, str], GroupDiff] = {}
+        scores: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+        for s in self.samples:
+            gk = (s.key.prompt, s.key.model)
+            g = out.setdefault(gk, GroupDiff(*gk))
+            before, after = scores.setdefault(gk, ([], []))
+            if s.status != "new":
+                g.base_samples += 1
+                g.base_passed += bool(s.base_passed)
+                if s.base_score is not None:
+                    before.append(s.base_score)
+            if s.status != "missing":
+                g.head_samples += 1
+                g.head_passed += bool(s.head_passed)
+                if s.head_score is not None:
+                    after.append(s.head_score)
+            g.regressions += sum(c.required for c in s.regressions) + s.lost
+            g.improvements += len(s.improvements)
+            g.visual_changes += len(s.visual_changes)
+        for gk, g in out.items():
+            before, after = scores[gk]
+            g.base_mean_score = round(sum(before) / len(before), 4) if before else None
+            g.head_mean_score = round(sum(after) / len(after), 4) if after else None
+        return list(out.values())
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "samples": len(self.samples),
+            "regressed": self.regressed,
+            "regressions": len(self.regressions),
+            "lost_samples": sum(s.lost for s in self.samples),
+            "optional_regressions": len(self.optional_regressions),
+            "improvements": len(self.improvements),
+            "visual_changes": len(self.visual_changes),
+            "missing": len(self.missing),
+            "new": len(self.new),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, as plain data (``gallery compare --json``)."""
+        from .compare_report import as_json
+
+        return as_json(self)
+
+    def to_site(self) -> dict[str, Any]:
+        """A compact view for the site's run page (rendered as tables by ``macros.show``)."""
+        from .compare_report import site_view
+
+        return site_view(self)
+
+    def to_markdown(self) -> str:
+        from .compare_report import markdown
+
+        return markdown(self)
+
+    def to_junit(self, path: Path | str) -> None:
+        from .compare_report import junit
+
+        write_bytes(Path(path), junit(self))
+
+
+# --- comparing ----------------------------------------------------------------------
+
+
+def _checks(verdict: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in (verdict or {}).get("checks") or [] if c.get("name")}
+
+
+def _shots(path: Path) -> dict[str, Path]:
+    d = path / "shots"
+    return {p.name: p for p in sorted(d.glob("*.png"))} if d.is_dir() else {}
+
+
+def _diff_shots(
+    base: Path, head: Path, out: Path | None, threshold: int, max_ratio: float
+) -> list[ShotDiff]:
+    """Compare the timed screenshots by name; write a diff image for each changed one."""
+    a, b = _shots(base), _shots(head)
+    result = []
+    for name in sorted(a.keys() | b.keys()):
+        if name not in b or name not in a:
+            status = "missing" if name not in b else "new"
+            result.append(ShotDiff(name, 1.0, True, status))
+            continue
+        da, db = a[name].read_bytes(), b[name].read_bytes()
+        ratio = 0.0 if da == db else images.diff_ratio(da, db, threshold)
+        shot = ShotDiff(name, round(ratio, 6), ratio > max_ratio)
+        if out is not None and shot.changed:
+            shot.diff_image = out / name
+            write_bytes(shot.diff_image, images.diff_image(da, db, threshold))
+        elif out is not None:
+            (out / name).unlink(missing_ok=True)  # stale from an earlier comparison
+        result.append(shot)
+    return result
+
+
+def _verdict(path: Path) -> dict[str, Any] | None:
+    try:
+        return read_json(path / "verdict.json")
+    except (OSError, ValueError):
+        return None
+
+
+def _sample_diff(
+    key: SampleKey, base: Run, head: Run, diffs: Path | None, threshold: int, max_ratio: float
+) -> SampleDiff:
+    in_base, in_head = base.has_sample(key), head.has_sample(key)
+    bpath, hpath = base.sample(key).path, head.sample(key).path
+    bv = _verdict(bpath) if in_base else None
+    hv = _verdict(hpath) if in_head else None
+    status = "both"
+    if not in_head:
+        status = "missing"
+    elif not in_base:
+        status = "new"
+    elif hv is None and bv is not None:
+        status = "unjudged"
+    diff = SampleDiff(key, status)
+    if bv is not None:
+        diff.base_passed, diff.base_score = bool(bv.get("passed")), bv.get("score")
+    if hv is not None:
+        diff.head_passed, diff.head_score = bool(hv.get("passed")), hv.get("score")
+    before, after = _checks(bv), _checks(hv)
+    for name in [*after, *(n for n in before if n not in after)]:
+        b, h = before.get(name), after.get(name)
+        ref = h or b
+        diff.checks.append(
+            CheckChange(
+                name,
+                bool(b["passed"]) if b else None,
+                bool(h["passed"]) if h else None,
+                bool(ref.get("required", True)),
+                str(ref.get("detail") or ""),
+            )
+        )
+    if in_base and in_head:
+        diff.shots = _diff_shots(bpath, hpath, diffs, threshold, max_ratio)
+    return diff
+
+
+def compare_runs(
+    base: Run,
+    head: Run,
+    *,
+    pixel_threshold: float = PIXEL_THRESHOLD,
+    max_diff_ratio: float = MAX_DIFF_RATIO,
+    diff_dir: Path | None = None,
+    write_diffs: bool = True,
+) -> Comparison:
+    """Compare every sample of ``base`` and ``head`` by (prompt, model, index).
+
+    ``pixel_threshold`` (0..1 of 255): how far a channel must move for a pixel to
+    count as changed. ``max_diff_ratio``: the share of changed pixels above which a
+    screenshot is a visual change. Diff images go to ``<head sample>/diff/<shot>``,
+    or ``diff_dir/<prompt>/<model>/<n>/<shot>`` when given; none when ``write_diffs``
+    is false (the site build, which must not touch the runs).
+    """
+    if not 0 <= pixel_threshold <= 1:
+        raise UsageError("must be between 0 and 1", field="--pixel-threshold")
+    if not 0 <= max_diff_ratio <= 1:
+        raise UsageError("must be between 0 and 1", field="--max-diff-ratio")
+    threshold = round(pixel_threshold * 255)
+    result = Comparison(base, head, pixel_threshold, max_diff_ratio)
+    keys = sorted({s.key for s in base.samples()} | {s.key for s in head.samples()})
+    for key in keys:
+        out = None
+        if write_diffs:
+            out = (Path(diff_dir) / key.label) if diff_dir else head.sample(key).path / "diff"
+        diff = _sample_diff(key, base, head, out, threshold, max_diff_ratio)
+        if out is not None and out.is_dir() and not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+        result.samples.append(diff)
+    return result
+
+
+# --- the baseline file ----------------------------------------------------------------
+
+
+def baseline_path(store: Store) -> Path:
+    return store.out / BASELINE_FILE
+
+
+def set_baseline(store: Store, run: Run) -> dict[str, Any]:
+    """Record ``run`` as the baseline; a run outside ``outputs/runs`` is kept by path."""
+    inside = run.path.resolve().parent == store.runs_dir.resolve()
+    verdicts = [_verdict(s.path) for s in run.samples()]
+    data = {
+        "run": run.id if inside else str(run.path),
+        "set_at": utcnow(),
+        "samples": len(verdicts),
+        "passed": sum(bool(v and v.get("passed")) for v in verdicts),
+    }
+    write_json(baseline_path(store), data)
+    return data
+
+
+def read_baseline(store: Store) -> Run | None:
+    """The recorded baseline run, None when none is recorded; RunNotFound when it is gone."""
+    path = baseline_path(store)
+    if not path.is_file():
+        return None
+    try:
+        ref = read_json(path)["run"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError('expected {"run": "<id>", ...}', source=path, field="run") from None
+    try:
+        return store.open_run(str(ref))
+    except RunNotFound:
+        raise RunNotFound(
+            f"the baseline run {ref!r} is not in {store.runs_dir} "
+            "(commit it, or record another with `gallery baseline set RUN`)",
+            source=path,
+        ) from None
+
+
+def site_comparison(store: Store, run: Run) -> tuple[Run | None, dict[str, Any] | None]:
+    """(baseline, comparison for the run page), or (None, None) when there is nothing to show."""
+    try:
+        base = read_baseline(store)
+    except (RunNotFound, UsageError):
+        return None, None
+    if base is None or base.path.resolve() == run.path.resolve():
+        return None, None
+    return base, compare_runs(base, run, write_diffs=False).to_site()
+
+
+def dumps(comparison: Comparison) -> str:
+    return json.dumps(comparison.to_json(), indent=2, ensure_ascii=False)
