@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +51,34 @@ class ChromiumInfo:
     how: str  # "option", "GALLERY_CHROMIUM", "playwright", "PATH"
 
 
+def _playwright_browsers_dir() -> Path | None:
+    """Where Playwright keeps its browsers (``PLAYWRIGHT_BROWSERS_PATH`` or the default)."""
+    env = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+    if env == "0":
+        try:
+            import playwright
+        except ImportError:
+            return None
+        return Path(playwright.__file__).parent / "driver" / "package" / ".local-browsers"
+    if env:
+        return Path(env)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "ms-playwright"
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "ms-playwright"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ms-playwright"
+
+
 def _playwright_chromium() -> Path | None:
     """The Chromium Playwright installed, if its executable exists."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
+        return None
+    # Asking Playwright starts its Node driver (about a second); when its browsers
+    # folder holds no Chromium at all, the answer is known without it.
+    folder = _playwright_browsers_dir()
+    if folder is not None and not any(folder.glob("chromium-*")):
         return None
     try:
         with sync_playwright() as p:
@@ -90,8 +114,67 @@ def find_chromium(explicit: str | os.PathLike[str] | None = None) -> ChromiumInf
     )
 
 
+#: How long a remembered ``--version`` answer is trusted without asking again.
+VERSION_CACHE_TTL = 24 * 3600.0
+
+
+def _version_cache() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gallery")) / "chromium-versions.json"
+
+
 def chromium_version(path: Path) -> str:
-    """``Chromium 156.0...`` as the binary reports it (empty when it cannot say)."""
+    """``Chromium 156.0...`` as the binary reports it (empty when it cannot say).
+
+    Running ``--version`` costs a process start (through distribution wrapper
+    scripts, a few of them), on every ``gallery render`` or ``run``, even when
+    nothing needs rendering. The answer is remembered per binary, keyed by its
+    resolved path, size and modification time (a package upgrade changes them),
+    and asked again after a day in any case.
+    """
+    import json
+    import time
+
+    try:
+        real = Path(path).resolve()
+        st = real.stat()
+    except OSError:
+        return _ask_version(path)
+    key = f"{real}\0{st.st_size}\0{st.st_mtime_ns}"
+    cache = _version_cache()
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(key)
+    if (
+        isinstance(entry, dict)
+        and entry.get("version")
+        and time.time() - entry.get("at", 0) < VERSION_CACHE_TTL
+    ):
+        return entry["version"]
+    version = _ask_version(path)
+    if version:
+        # keep only other binaries that still exist
+        known = {
+            k: v
+            for k, v in known.items()
+            if not k.startswith(f"{real}\0") and Path(k.split("\0")[0]).exists()
+        }
+        known[key] = {"version": version, "at": time.time()}
+        try:
+            from .store import write_json
+
+            write_json(cache, known)
+        except OSError:
+            pass
+    return version
+
+
+def _ask_version(path: Path) -> str:
     try:
         out = subprocess.run(
             [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False

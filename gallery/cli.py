@@ -100,7 +100,30 @@ def not_built(stage: str, issue: str) -> None:
     raise NotBuiltError(f"`gallery {stage}` is not built yet ({issue}); nothing was changed")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineUsageError(click.UsageError):
+    """click's usage error (bad option value, unknown option or command), shown as one
+    line like every other bad input, instead of click's usage block."""
+
+    def __init__(self, original: click.UsageError):
+        # format_message() names the option (a BadParameter's message alone does not)
+        super().__init__(" ".join(original.format_message().split()), original.ctx)
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx else "gallery"
+        click.echo(f"error: {self.message} (see `{where} --help`)", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gallery")
 def cli() -> None:
     """Reproduce and compare one-shot code-generation demos.
@@ -178,6 +201,13 @@ def doctor(paths: Paths, chromium: Path | None) -> None:
 # --- pipeline stages (filled in issue by issue) ----------------------------------
 
 
+SHARD_OPTION = click.option(
+    "--shard",
+    metavar="I/N",
+    help="Only shard I of N of the samples (a CI matrix; join the runs with `gallery merge`).",
+)
+
+
 def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options `gallery generate` and `gallery run` share."""
     options = [
@@ -200,6 +230,7 @@ def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--system-prompt", help="System prompt for chat models (default: the config's)."
         ),
+        SHARD_OPTION,
     ]
     for option in reversed(options):
         func = option(func)
@@ -256,12 +287,16 @@ def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **op
     from .store import Store
 
     result = generate_stage(paths, resume=resume, **options)
+    # The job is not done until the site is built: a rerun after a crash in the
+    # render stage continues this run (see pipeline.choose_run) instead of a new one.
+    result.run.update_manifest(status="rendering")
     render_stage(paths, result.run, concurrency=options.get("concurrency") or 4, chromium=chromium)
     config = paths.load_config()
     baseline, comparison = site_comparison(Store(paths.out), result.run)
     report = build_site(
         result.run, paths.load_prompts(), config, site_dir, baseline=baseline, compare=comparison
     )
+    result.run.update_manifest(status="finished")
     failed = print_verdict_summary(result.run, config)
     click.echo(f"site: {report.summary()}")
     click.echo(f"open {report.index.resolve()}")
@@ -330,9 +365,17 @@ def generate(paths: Paths, **options: Any) -> None:
 @click.option(
     "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
 )
+@SHARD_OPTION
 @common
 def render(
-    paths: Paths, run_id: str, model_names, prompt_ids, concurrency: int, force: bool, chromium
+    paths: Paths,
+    run_id: str,
+    model_names,
+    prompt_ids,
+    concurrency: int,
+    force: bool,
+    chromium,
+    shard: str | None,
 ) -> None:
     """Run every stored page in Chromium, screenshot it and judge it.
 
@@ -340,8 +383,10 @@ def render(
     virtual clock. A sample is rendered again only when its page, its prompt's
     render settings or checks, or the Chromium version changed (use --force).
     """
+    from .shard import parse_shard
     from .store import Store
 
+    part = parse_shard(shard)
     run = Store(paths.out).open_run(run_id)
     render_stage(
         paths,
@@ -351,6 +396,7 @@ def render(
         force=force,
         models=model_names,
         prompts=prompt_ids,
+        shard=part,
     )
 
 
@@ -363,6 +409,7 @@ def render_stage(
     force: bool = False,
     models=(),
     prompts=(),
+    shard=None,
 ):
     """Render a run with a line per sample; shared by `render`, `import` and `run`."""
     from .verdicts import render_run
@@ -373,8 +420,10 @@ def render_stage(
             raise UsageError(f"unknown prompt {pid!r}", field="--prompt")
 
     def select(sample) -> bool:
-        return (not models or sample.key.model in models) and (
-            not prompts or sample.key.prompt in prompts
+        return (
+            (not models or sample.key.model in models)
+            and (not prompts or sample.key.prompt in prompts)
+            and (shard is None or shard.owns(sample.key))
         )
 
     def done(sample, verdict) -> None:
@@ -382,6 +431,9 @@ def render_stage(
         failed = [c["name"] for c in verdict["checks"] if not c["passed"] and c["required"]]
         click.echo(f"  {mark}  {sample.key.label}" + (f"  ({', '.join(failed)})" if failed else ""))
 
+    from .browser import find_chromium
+
+    find_chromium(chromium)  # a bad --chromium is one error line, before any output
     click.echo(f"render: run {run.id}")
     summary = render_run(
         run,
@@ -649,10 +701,28 @@ def prefetch(paths: Paths) -> None:
 
 @cli.command()
 @click.argument("runs", nargs=-1, required=True)
+@click.option("--into", "into", help="The run to merge into (created if new; default: a new run).")
 @common
-def merge(paths: Paths, runs: tuple[str, ...]) -> None:
-    """Combine shard outputs (`--shard I/N`) into one run."""
-    not_built("merge", "issue #8")
+def merge(paths: Paths, runs: tuple[str, ...], into: str | None) -> None:
+    """Combine shard outputs (`--shard I/N`) into one run.
+
+    RUNS are run ids or paths (for example the runs a CI matrix made, gathered
+    into one outputs/runs/). Their sample folders (replies, pages, renders) are
+    copied into one run and the manifests and totals joined; then `gallery
+    build --run ID` makes its site. The same sample in two runs is an error.
+    """
+    from .shard import merge_runs
+    from .store import Store
+
+    result = merge_runs(Store(paths.out), list(runs), into)
+    for line in result.notes:
+        click.echo(f"note: {line}", err=True)
+    totals = result.run.manifest().get("totals") or {}
+    click.echo(
+        f"run {result.run.id}: {result.added} sample(s) merged from {', '.join(result.sources)}"
+        + (f", {result.already} already there" if result.already else "")
+        + f"; {totals.get('samples', 0)} sample(s) in the run"
+    )
 
 
 @cli.command()
@@ -665,7 +735,11 @@ def merge(paths: Paths, runs: tuple[str, ...]) -> None:
     help="The built site to serve.",
 )
 @click.option(
-    "--port", type=int, default=8000, show_default=True, help="Port on 127.0.0.1 (0: any free)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free).",
 )
 @common
 def serve(paths: Paths, site_dir: Path, port: int) -> None:

@@ -10,7 +10,8 @@ Replies are cached by request hash in ``outputs/cache/<h[:2]>/<h>.json``: the
 hash covers everything that decides the answer (base URL, model, api,
 messages or prompt, parameters, sample index), so a rerun replays instead of
 paying again, and a fresh clone with a committed cache rebuilds the gallery
-with no key and no network. Only successful replies are cached.
+with no key and no network. Only complete answers are cached: not errors, not a
+content-filter stop, not a stream that ended without a finish reason.
 
 Nothing here ever writes a key or a header: keys live in the client only, and
 error text is scrubbed of the key before it is stored.
@@ -326,9 +327,15 @@ class Generator:
                 await stream_reply(client, job.spec, request, out)
             except Exception as exc:  # any failure is stored with the sample; the run goes on
                 out.error = describe_error(exc, tuple(filter(None, [job.spec.api_key()])))
+        if out.error is None and out.finish_reason == "content_filter":
+            # The provider withheld (the rest of) the answer: not the model's reply.
+            out.error = "ContentFilter: the provider's content filter stopped the reply"
         record = answered_record(job, request, h, out)
         record["started_at"] = started
-        if record["status"] == "ok":
+        # Only complete answers are cached. A stream that ended without a finish
+        # reason may have been cut off (a proxy closing it cleanly): keep the sample,
+        # but ask again next time rather than replay a possibly partial reply.
+        if record["status"] == "ok" and record["finish_reason"] is not None:
             self.cache.put(h, request, record)
         return record
 

@@ -92,9 +92,16 @@ def animated_webp(frames: list[bytes], width: int = 320, duration_ms: int = 400)
     """A small looping animated WebP from screenshots, for the gallery grid."""
     images = []
     for data in frames:
-        img = load(data)
+        img = Image.open(io.BytesIO(data))
+        if img.format == "JPEG":
+            # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 on its own (DCT scaling):
+            # a 1280x720 preview frame decodes straight to 320x180.
+            img.draft("RGB", (width, max(1, img.height * width // img.width)))
+        img = img.convert("RGB")
         height = max(1, img.height * width // img.width)
-        images.append(img.resize((width, height), Image.LANCZOS))
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.LANCZOS)
+        images.append(img)
     out = io.BytesIO()
     images[0].save(
         out,

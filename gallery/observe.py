@@ -9,6 +9,7 @@ the ``observation.json`` that ``checks.py`` turns into a verdict.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +20,14 @@ from . import images
 from .render import (
     COLLECT_SCRIPT,
     ELEMENT_CHECK,
+    FRAME_MS,
     HEAVY_PROBE_S,
+    HEAVY_PROBE_WALL_FACTOR,
     JS_CHECK,
+    PROBE_FIRST_MS,
     PROBE_MS,
     SAMPLE_WINDOW_MS,
+    VERY_HEAVY_FRAME_S,
     Hung,
     PageResult,
     _Load,
@@ -56,9 +61,8 @@ async def observe(renderer: Renderer, artifact: Path, prompt: Prompt) -> PageRes
         detail = str(exc).splitlines()[0][:300]
     if main.obs["crashed"]:
         status, detail = "crashed", detail or "the page crashed (out of memory?)"
-    browser = renderer.browser
     if not await main.close():
-        await renderer.replace_browser(browser)
+        await renderer.replace_browser(main.browser)
 
     obs = main.obs
     obs["status"] = status
@@ -68,7 +72,8 @@ async def observe(renderer: Renderer, artifact: Path, prompt: Prompt) -> PageRes
     obs["chromium"] = renderer.version
     obs["seed"] = renderer.seed
     obs["first_input_s"] = first_input
-    _measure(obs, result, prompt)
+    # Pillow work off the event loop, so the other pages in flight keep going.
+    await asyncio.to_thread(_measure, obs, result, prompt)
 
     if first_input is not None and status == "ok":
         obs["interactive"] = await _control(
@@ -87,16 +92,41 @@ async def _timeline(
     shots = set(prompt.render.screenshots)
     previews = set(preview_times)
     budget = prompt.render.budget
-    # Probe: run the first frames for real and time them to pick the mode.
+    # Probe: run the first frames for real and time them to pick the mode. The
+    # first 50 ms (three frames) go first, and a page that has already used the
+    # whole probe's allowance then is heavy at once: the verdict is the one the
+    # full span would give (time only grows), but a fractal that needs 200 ms a
+    # frame computes three frames here instead of fifteen. (One step more, not
+    # more: each step is a round trip, and on a loaded machine round trips alone
+    # would eat into a light page's margin.)
     probe = min(PROBE_MS, int(stops[0] * 1000)) if stops[0] > 0 else 0
-    t0 = time.monotonic()
-    await main.advance("run", probe)
-    ops.append(("run", probe))
-    main.mode = (
-        "full"
-        if time.monotonic() - t0 <= HEAVY_PROBE_S * probe / PROBE_MS or probe == 0
-        else "sampled"
-    )
+    allowance = HEAVY_PROBE_S * probe / PROBE_MS
+    main.mode = "full"
+    cpu = wall = 0.0
+    gl = 0
+    if probe:
+        cpu0, _ = await main.cpu_time()
+        t0 = time.monotonic()
+        for ms in _probe_steps(probe):
+            await main.advance("run", ms)
+            ops.append(("run", ms))
+            cpu, gl = await main.cpu_time(finish_gl=True)
+            cpu, wall = cpu - cpu0, time.monotonic() - t0
+            if cpu > allowance or (gl and wall > allowance * HEAVY_PROBE_WALL_FACTOR):
+                main.mode = "sampled"
+                break
+    frames = max(1, round(main.vt / FRAME_MS))
+    main.obs["probe"] = {
+        "virtual_ms": main.vt,
+        "cpu_s": round(cpu, 4),
+        "real_s": round(wall, 4),
+        "webgl": gl,
+    }
+    # A very heavy page gets no frames of its own around the shots: only the one
+    # that fast-forwarding fires at each stop (enough for the preview to move).
+    cost = max(cpu, wall / HEAVY_PROBE_WALL_FACTOR if gl else 0.0)
+    very_heavy = cost / frames > VERY_HEAVY_FRAME_S
+    window = 0 if very_heavy else SAMPLE_WINDOW_MS
     for stop in stops:
         target = int(round(stop * 1000))
         delta = target - main.vt
@@ -107,8 +137,8 @@ async def _timeline(
                 steps = [("ff", delta)]
             elif main.mode == "full":
                 steps = [("run", delta)]
-            elif stop in shots and delta > SAMPLE_WINDOW_MS:
-                steps = [("ff", delta - SAMPLE_WINDOW_MS), ("run", SAMPLE_WINDOW_MS)]
+            elif stop in shots and window and delta > window:
+                steps = [("ff", delta - window), ("run", window)]
             else:
                 steps = [("ff", delta)]
             for kind, ms in steps:
@@ -129,6 +159,12 @@ async def _timeline(
     return ops
 
 
+def _probe_steps(probe: int) -> list[int]:
+    """The probe span in two steps (ms): the first 50, then the rest."""
+    first = min(probe, PROBE_FIRST_MS)
+    return [ms for ms in (first, probe - first) if ms > 0]
+
+
 async def _collect(renderer: Renderer, main: _Load, prompt: Prompt) -> None:
     """DOM facts, the prompt's JS and element checks, and axe-core when asked for."""
     page = main.page
@@ -147,23 +183,48 @@ async def _collect(renderer: Renderer, main: _Load, prompt: Prompt) -> None:
         main.obs["axe"] = await _axe(renderer, main)
 
 
+AXE_RUN = (
+    "axe.run(document, {resultTypes: ['violations']})"
+    ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+    " nodes: v.nodes.length, target: (v.nodes[0] || {}).target})))"
+)
+
+
 async def _axe(renderer: Renderer, main: _Load) -> dict[str, Any]:
+    """axe-core on the page as it stands at the end, from a JavaScript world of its own.
+
+    An isolated world shares the page's DOM but not its globals, so axe gets the
+    real timers it schedules its work on while the page's clock stays paused:
+    the page does not animate (in real time) under axe, which costs a heavy page
+    seconds and made the result depend on the machine's speed. No ``<script>``
+    is added to the page either.
+    """
     source = await renderer.axe_source()
     if source is None:
         return {"error": renderer._axe_error}
-    page = main.page
-    # axe schedules its work on timers: let time flow again now that the frames are taken.
-    await main.call(page.clock.resume(), "clock resume")
-    await main.call(page.add_script_tag(content=source), "axe inject")
-    raw = await main.call(
-        page.evaluate(
-            "() => axe.run(document, {resultTypes: ['violations']})"
-            ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-            " nodes: v.nodes.length, target: (v.nodes[0] || {}).target})))"
+    cdp = main.cdp
+    tree = await main.call(cdp.send("Page.getFrameTree"), "frame tree")
+    world = await main.call(
+        cdp.send(
+            "Page.createIsolatedWorld",
+            {"frameId": tree["frameTree"]["frame"]["id"], "worldName": "gallery-axe"},
         ),
-        "axe-core",
+        "axe world",
     )
-    return {"violations": raw}
+    world_id = world["executionContextId"]
+    run = {"awaitPromise": True, "returnByValue": True}
+    for expression, what, extra in ((source, "axe inject", {}), (AXE_RUN, "axe-core", run)):
+        reply = await main.call(
+            cdp.send(
+                "Runtime.evaluate", {"expression": expression, "contextId": world_id, **extra}
+            ),
+            what,
+        )
+        if "exceptionDetails" in reply:
+            details = reply["exceptionDetails"]
+            text = (details.get("exception") or {}).get("description") or details.get("text")
+            return {"error": f"{what} failed: {str(text).splitlines()[0][:300]}"}
+    return {"violations": reply["result"].get("value")}
 
 
 def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
@@ -203,7 +264,6 @@ async def _control(
         renderer, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
     )
     out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
-    browser = renderer.browser
     try:
         await control.open()
         last = None
@@ -213,11 +273,11 @@ async def _control(
                 if arg in compare_at:
                     shot = await control.screenshot()
                     main_shot = result.shots[shot_name(arg)]
-                    out["diff"].append(round(images.diff_ratio(main_shot, shot), 5))
+                    diff = await asyncio.to_thread(images.diff_ratio, main_shot, shot)
+                    out["diff"].append(round(diff, 5))
                     if last is not None:
-                        out["motion_after_input"] = max(
-                            out["motion_after_input"], images.diff_ratio(last, shot)
-                        )
+                        motion = await asyncio.to_thread(images.diff_ratio, last, shot)
+                        out["motion_after_input"] = max(out["motion_after_input"], motion)
                     last = shot
                     if arg == compare_at[-1]:
                         break
@@ -227,5 +287,5 @@ async def _control(
     except (Hung, PlaywrightError) as exc:
         out["error"] = str(exc).splitlines()[0][:300]
     if not await control.close():
-        await renderer.replace_browser(browser)
+        await renderer.replace_browser(control.browser)
     return out

@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from .aio import run_sync
@@ -31,6 +32,7 @@ from .generate import Generator, ReplyCache
 from .prompts import Prompt
 from .prompts import select as select_prompts
 from .replies import Job, finish_record
+from .shard import Shard, new_run_id, parse_shard
 from .store import Run, SampleKey, Store, read_json, utcnow
 
 
@@ -108,6 +110,7 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)
     on_disk: int = 0
     notes: list[str] = field(default_factory=list)
+    shard: Shard | None = None
 
 
 @dataclass
@@ -121,18 +124,23 @@ class GenerateResult:
     manifest: dict[str, Any]
 
 
+#: Manifest statuses of a run that stopped before its job was done: generating, or
+#: (``gallery run``) rendering and building after it.
+INTERRUPTED = ("running", "rendering")
+
+
 def choose_run(store: Store, *, run: str | None = None, resume: bool = False) -> Run | None:
     """The run to continue: ``--run``, ``--resume`` (latest unfinished, else latest),
-    or the latest run if it was interrupted (status "running"); None means a new run."""
+    or the latest run if it was interrupted (see ``INTERRUPTED``); None means a new run."""
     if run:
         return store.open_run(run)
     runs = store.runs()
-    unfinished = [r for r in runs if r.manifest().get("status") == "running"]
+    unfinished = [r for r in runs if r.manifest().get("status") in INTERRUPTED]
     if resume:
         if not runs:
             raise RunNotFound(f"no run to resume in {store.runs_dir}", field="--resume")
         return (unfinished or runs)[-1]
-    if runs and runs[-1].manifest().get("status") == "running":
+    if runs and runs[-1].manifest().get("status") in INTERRUPTED:
         return runs[-1]
     return None
 
@@ -159,13 +167,25 @@ def prepare(
     run: str | None = None,
     resume: bool = False,
     system_prompt: str | None = None,
+    shard: str | Shard | None = None,
 ) -> Plan:
-    """Validate the options and list the missing samples; writes nothing."""
+    """Validate the options and list the missing samples; writes nothing.
+
+    With ``shard`` ("I/N"), only the samples of that shard (see ``gallery.shard``).
+    """
+    shard = parse_shard(shard)
     if samples is not None and samples < 1:
         raise UsageError(f"must be at least 1, got {samples}", field="--samples")
     if concurrency is not None and concurrency < 1:
         raise UsageError(f"must be at least 1, got {concurrency}", field="--concurrency")
     target = choose_run(store, run=run, resume=resume)
+    if (
+        shard is not None
+        and not run
+        and target is not None
+        and target.manifest().get("shard") != str(shard)
+    ):
+        target = None  # an interrupted run of another shard is not this one's to continue
     manifest = target.manifest() if target else {}
     notes: list[str] = []
     names = list(models)
@@ -200,15 +220,28 @@ def prepare(
         ),
         fresh=fresh,
         notes=notes,
+        shard=shard,
     )
     no_reference = []
     for prompt in chosen:
         for spec in specs:
             if spec.is_reference and prompt.reference_path is None:
+                if spec.name in models and prompt.id in prompts:
+                    # asked for by name, both: not a lane to skip quietly
+                    expected = (prompt.path or Path(prompt.id)).with_name(
+                        f"{prompt.id}.reference.html"
+                    )
+                    raise UsageError(
+                        f"no reference page for prompt {prompt.id!r}, asked for with "
+                        f"--model {spec.name}",
+                        source=expected,
+                    )
                 no_reference.append(prompt.id)
                 continue
             for index in [1] if spec.is_reference else range(1, plan.samples + 1):
                 job = Job(prompt, spec, index)
+                if shard is not None and not shard.owns(job.key):
+                    continue
                 if target is not None and _done(target, job.key):
                     plan.on_disk += 1
                 else:
@@ -285,6 +318,8 @@ def _start_manifest(run: Run, plan: Plan) -> dict[str, Any]:
         prompts=_merge(manifest.get("prompts", []), prompts, "id"),
     )
     manifest.setdefault("totals", None)
+    if plan.shard is not None:
+        manifest["shard"] = str(plan.shard)
     run.save_manifest(manifest)
     return manifest
 
@@ -322,8 +357,7 @@ def run_totals(run: Run, wall_s: float) -> dict[str, Any]:
 
 
 async def _produce_all(plan: Plan, run: Run, generator: Generator, reporter: Reporter, lanes):
-    async def one(job: Job) -> None:
-        record = await generator.produce(job)
+    def store(job: Job, record: dict[str, Any]) -> None:
         art = finish_record(record)
         data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -331,7 +365,13 @@ async def _produce_all(plan: Plan, run: Run, generator: Generator, reporter: Rep
             if art is not None and (art.files or art.sources):
                 write_files(art, tmp / "artifact")
 
-        await asyncio.to_thread(run.write_sample, job.key, {"reply.json": data}, fill)
+        run.write_sample(job.key, {"reply.json": data}, fill)
+
+    async def one(job: Job) -> None:
+        record = await generator.produce(job)
+        # Extraction (markdown parsing) and the writes off the event loop, which
+        # meanwhile keeps reading the replies still streaming in.
+        await asyncio.to_thread(store, job, record)
         lanes[job.spec.name].add(record)
         reporter.sample(job.key, record, lanes[job.spec.name])
 
@@ -353,7 +393,7 @@ def execute(config: Config, plan: Plan, reporter: Reporter | None = None) -> Gen
         fresh=plan.fresh,
     )
     _skip_keyless(plan, generator)
-    run = plan.run or plan.store.new_run()
+    run = plan.run or plan.store.new_run(new_run_id(plan.shard, plan.store) if plan.shard else None)
     removed = run.clean_partial()
     if removed:
         plan.notes.append(f"removed {removed} partial sample(s) left by an interrupted run")

@@ -36,6 +36,8 @@ CHECK_KINDS = STANDARD_CHECKS + tuple(PARAM_CHECKS)
 DEFAULT_CHECKS = ("runs", "clean-console", "offline")
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+#: Modifiers a key step may hold (``Shift+ArrowUp``), as Playwright names them.
+_MODIFIERS = ("Shift", "Control", "Alt", "Meta", "ControlOrMeta")
 _KEY_RE = re.compile(
     r"^[A-Za-z0-9]+$|^(Arrow(Up|Down|Left|Right)|Space|Enter|Escape|Tab|Backspace|Shift|Control|Alt|Meta|F[0-9]{1,2})$"
 )
@@ -188,8 +190,15 @@ def _step(raw: Any, source: Path, where: str) -> InteractStep:
     kw: dict[str, Any] = {"at": at}
     if "key" in raw:
         key = typed(raw["key"], str, source=source, field=f"{where}.key", error=PromptError)
-        if not _KEY_RE.match(key.split("+")[-1]):
+        *modifiers, name = key.split("+")
+        if not _KEY_RE.match(name):
             raise PromptError(f"unknown key name {key!r}", source=source, field=f"{where}.key")
+        if bad := [m for m in modifiers if m not in _MODIFIERS]:
+            raise PromptError(
+                f"unknown modifier {bad[0]!r} in {key!r} (use {', '.join(_MODIFIERS)})",
+                source=source,
+                field=f"{where}.key",
+            )
         kw["key"] = key
     if "hold" in raw:
         if "key" not in raw:

@@ -23,9 +23,13 @@ browser is replaced, and the run goes on.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import mimetypes
+import os
+import shlex
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,18 +50,41 @@ FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "f
 #: A fixed "now" for Date, so pages that print dates are stable.
 EPOCH = datetime(2025, 9, 5, tzinfo=UTC)
 PROBE_MS = 250
-#: A page that needs more than half the real time for the first 250 virtual ms
-#: (about 8 ms a frame) is sampled. The margin keeps light pages (~1-3 ms a frame)
-#: far from the line even on a loaded machine, so their mode, and so their
-#: frames, do not flip between runs.
+#: The probe's first step: a page already over the whole allowance by then is heavy.
+PROBE_FIRST_MS = 50
+#: A page whose main thread needs more than half the real time of the first 250
+#: virtual ms (about 8 ms a frame) is sampled. The margin keeps light pages
+#: (~1-3 ms a frame) far from the line. It is the renderer's *CPU* time
+#: (``Performance.getMetrics`` ThreadTime), which a loaded machine does not
+#: inflate the way it inflates wall time (a light page measured 7 ms of CPU in
+#: 240 ms of wall time at load 15), so modes, and so frames, do not flip between
+#: runs.
 HEAVY_PROBE_S = 0.125
+#: ... or, for a page with WebGL, whose probe takes this many times that in wall
+#: time: WebGL is drawn in the GPU process, which the CPU measure does not see.
+#: (Only then: for any other page the wall clock says more about the machine's
+#: load than about the page, and a light page measured 0.5 s at load 14.)
+HEAVY_PROBE_WALL_FACTOR = 4
 SAMPLE_WINDOW_MS = 100
+#: One animation frame of the virtual clock (Playwright's fake clock runs them 16 ms apart).
+FRAME_MS = 16
+#: A sampled page whose probe frames took longer than this each (CPU; wall time
+#: with the factor above) gets no window of frames before its shots: at 200 ms a
+#: frame, 3 windows of 6 frames alone would cost 3.6 s.
+VERY_HEAVY_FRAME_S = 0.04
 AXE_SPEC = ("axe-core", "4", "axe.min.js")
 MAX_EVENTS = 200
+#: Characters kept of each recorded URL.
+MAX_URL = 500
+#: Console calls a page may make before the rest are dropped (see INIT_SCRIPT).
+MAX_CONSOLE_CALLS = 1000
 #: No single call into a page may take longer than this: a frame or a load that
 #: needs more is treated as a hang (the sample's own budget still bounds the total).
 CALL_TIMEOUT_S = 10.0
 LOAD_TIMEOUT_S = 20.0
+#: Data memory of each Chromium process, in MB (the renderers, GPU and browser process
+#: each): far above what the V8 heap cap lets a page use, far below a machine's RAM.
+MEMORY_CAP_MB = 2048
 
 INIT_SCRIPT = """
 (() => {
@@ -83,15 +110,51 @@ INIT_SCRIPT = """
     if (g.opens.length < 50) g.opens.push(String(url).slice(0, 300));
     return null;
   };
+  // Flood control: every console call crosses the DevTools pipe that all the pages
+  // of a run share, so a page logging in a loop would slow every other page. The
+  // first %(console_calls)d go through; later ones are dropped and counted.
+  g.consoleDropped = 0;
+  let consoleCalls = 0;
+  for (const name of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'dirxml',
+                      'table', 'count', 'timeLog', 'assert', 'group', 'groupCollapsed']) {
+    const original = console[name];
+    if (typeof original !== 'function') continue;
+    console[name] = function (...args) {
+      if (++consoleCalls > %(console_calls)d) { g.consoleDropped++; return; }
+      return original.apply(this, args);
+    };
+  }
+  // WebGL contexts, so the probe can wait for their GPU work: it is drawn in the
+  // GPU process, and only when something needs the pixels (gl.finish() does not
+  // wait for it), so reading one pixel back is what makes the probe see its cost.
+  const gls = [];
+  g.finishGL = function () {
+    const px = new Uint8Array(4);
+    for (const gl of gls) {
+      try {
+        if (gl.isContextLost() || gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) continue;
+        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+      } catch (e) {}
+    }
+    return gls.length;
+  };
   for (const C of [window.HTMLCanvasElement, window.OffscreenCanvas]) {
     if (!C) continue;
     const original = C.prototype.getContext;
     C.prototype.getContext = function (type, ...rest) {
       const ctx = original.call(this, type, ...rest);
-      if (g.contexts.length < 50) g.contexts.push([String(type), !!ctx]);
+      if (ctx && /webgl/i.test(String(type)) && gls.length < 8 && !gls.includes(ctx)) gls.push(ctx);
+      if (g.contexts.length < 50) g.contexts.push([String(type).slice(0, 40), !!ctx]);
       return ctx;
     };
   }
+  // The text caret blinks on a real-time timer of its own: hide it for good (a
+  // stylesheet that is no DOM node), as Playwright hides it for each screenshot.
+  try {
+    const caret = new CSSStyleSheet();
+    caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
+  } catch (e) {}
   g.syncAnimations = function (now) {
     // CSS and Web Animations run on real time; pin them to the virtual clock.
     for (const a of document.getAnimations()) {
@@ -115,12 +178,12 @@ COLLECT_SCRIPT = """
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
   return {
-    title: document.title,
+    title: document.title.slice(0, 300),
     text: body ? (body.innerText || '').slice(0, 2000) : '',
     dom_nodes: document.getElementsByTagName('*').length,
     canvases, contexts, dialogs: g.dialogs, dialog_count: g.dialogCount || 0,
-    opens: g.opens, open_count: g.openCount || 0, webgl_available: webglAvailable,
-    lang: document.documentElement.getAttribute('lang'),
+    opens: g.opens, open_count: g.openCount || 0, console_dropped: g.consoleDropped || 0, webgl_available: webglAvailable,
+    lang: document.documentElement.getAttribute('lang')?.slice(0, 100) ?? null,
   };
 }
 """
@@ -137,6 +200,15 @@ ELEMENT_CHECK = """
   return {count: els.length, visible: visible.length};
 }
 """
+
+
+#: Errors from the clock that are Playwright's own, not an exception the page threw.
+_NOT_THE_PAGES = (
+    "Target page, context or browser has been closed",
+    "Execution context was destroyed",
+    "Protocol error",
+    "Frame was detached",
+)
 
 
 class Hung(Exception):
@@ -191,6 +263,8 @@ class _Load:
         self.mode = "full"  # "full": every frame; "sampled": heavy page; "budget": out of real time
         self.context: BrowserContext | None = None
         self.page: Page | None = None
+        self.cdp: Any = None  # the page's CDP session: one round trip per screenshot
+        self.browser: Browser | None = None  # the browser this load runs in
         self.obs: dict[str, Any] = {
             "console": [],
             "errors": [],
@@ -218,7 +292,23 @@ class _Load:
     def _record(self, kind: str, item: Any) -> None:
         bucket = self.obs[kind] if kind in self.obs else self.obs["requests"][kind]
         if len(bucket) < MAX_EVENTS:
+            # A URL may be megabytes long (a page can make it so): keep the start.
+            if isinstance(item, str):
+                item = item[:MAX_URL]
+            elif isinstance(item, dict) and isinstance(item.get("url"), str):
+                item = {**item, "url": item["url"][:MAX_URL]}
             bucket.append(item)
+
+    def _artifact_file(self, rel: str) -> bytes | None:
+        """The bytes of the artifact's file at ``rel``; None when it is outside the
+        artifact, missing, or no file can have that name (too long, a NUL byte)."""
+        try:
+            target = (self.artifact / rel).resolve()
+            if target.is_relative_to(self.artifact) and target.is_file():
+                return target.read_bytes()
+        except (OSError, ValueError):
+            pass
+        return None
 
     async def _route(self, route: Any) -> None:
         request = route.request
@@ -226,11 +316,11 @@ class _Load:
         try:
             if url.startswith(ORIGIN + "/"):
                 rel = unquote(urlsplit(url).path).lstrip("/") or "index.html"
-                target = (self.artifact / rel).resolve()
-                if target.is_relative_to(self.artifact) and target.is_file():
-                    ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+                body = self._artifact_file(rel)
+                if body is not None:
+                    ctype = mimetypes.guess_type(rel)[0] or "application/octet-stream"
                     self._record("artifact", rel)
-                    await route.fulfill(body=target.read_bytes(), content_type=ctype)
+                    await route.fulfill(body=body, content_type=ctype)
                 else:
                     self._record("missing", rel)
                     await route.fulfill(status=404, body="not found", content_type="text/plain")
@@ -263,8 +353,9 @@ class _Load:
 
     async def open(self) -> None:
         r = self.prompt.render
+        self.browser = self.r._acquire()
         self.context = await self.call(
-            self.r.browser.new_context(
+            self.browser.new_context(
                 viewport={"width": r.viewport[0], "height": r.viewport[1]},
                 device_scale_factor=r.device_scale,
                 service_workers="block",
@@ -278,10 +369,17 @@ class _Load:
             "new_context",
         )
         ctx = self.context
-        await ctx.route("**/*", self._route)
-        await ctx.route_web_socket("**/*", self._refuse_websocket)
-        await ctx.add_init_script(INIT_SCRIPT % {"seed": self.seed})
+        # Independent set-up calls go out together: each is a round trip to the browser.
+        await asyncio.gather(
+            ctx.route("**/*", self._route),
+            ctx.route_web_socket("**/*", self._refuse_websocket),
+            ctx.add_init_script(
+                INIT_SCRIPT % {"seed": self.seed, "console_calls": MAX_CONSOLE_CALLS}
+            ),
+        )
         page = self.page = await ctx.new_page()
+        self.cdp = await ctx.new_cdp_session(page)
+        await self.cdp.send("Performance.enable")  # ThreadTime for the probe
         ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
         page.on("console", self._on_console)
         page.on("pageerror", self._on_error)
@@ -333,6 +431,10 @@ class _Load:
         asyncio.ensure_future(_quiet(page.close()))
 
     def _on_console(self, msg: Any) -> None:
+        if len(self.obs["console"]) >= MAX_EVENTS - 1:
+            # Enough kept: unsubscribe, so a page logging in a loop does not flood the
+            # DevTools pipe into this process and starve every other page of the run.
+            self.page.remove_listener("console", self._on_console)
         loc = msg.location or {}
         self._record(
             "console",
@@ -359,11 +461,52 @@ class _Load:
         if ms <= 0:
             return
         clock = self.page.clock
-        if kind == "run":
-            await self.call(clock.run_for(ms), "run_for")
-        else:
-            await self.call(clock.fast_forward(ms), "fast_forward")
+        try:
+            if kind == "run":
+                await self.call(clock.run_for(ms), "run_for")
+            else:
+                await self.call(clock.fast_forward(ms), "fast_forward")
+        except PlaywrightError as exc:
+            text = str(exc)
+            if (
+                self.page.is_closed()
+                or self.obs["crashed"]
+                or any(m in text for m in _NOT_THE_PAGES)
+            ):
+                raise
+            # Playwright's clock catches what a timer or animation-frame callback
+            # throws, runs the rest of the span, and rethrows the first one here. In a
+            # browser it is an uncaught error and the page goes on: record it so.
+            self._thrown_in_callback(text)
         self.vt += ms
+
+    def _thrown_in_callback(self, text: str) -> None:
+        text = text.split(": ", 1)[-1] if text.startswith("Clock.") else text
+        message, _, stack = text.partition("\n")
+        stack = "\n".join(ln for ln in stack.splitlines() if "ClockController" not in ln)
+        self._record(
+            "errors", {"message": message[:500], "stack": stack[:1500], "t": self.vt / 1000}
+        )
+
+    async def cpu_time(self, *, finish_gl: bool = False) -> tuple[float, int]:
+        """CPU seconds the page's main thread has used so far (0.0 when unknown),
+        and (with ``finish_gl``) how many WebGL contexts the page has.
+
+        With ``finish_gl``, also wait (in the same round trip) until the GPU
+        process has drawn every WebGL command the page issued, so that the
+        caller's wall clock includes that work.
+        """
+        metrics = self.cdp.send("Performance.getMetrics")
+        gl = 0
+        if finish_gl:
+            script = "() => window.__gallery ? window.__gallery.finishGL() : 0"
+            reply, gl = await self.call(
+                asyncio.gather(metrics, self.page.evaluate(script)), "metrics"
+            )
+        else:
+            reply = await self.call(metrics, "metrics")
+        cpu = next((m["value"] for m in reply["metrics"] if m["name"] == "ThreadTime"), 0.0)
+        return cpu, int(gl or 0)
 
     async def sync_animations(self) -> None:
         """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
@@ -373,13 +516,22 @@ class _Load:
     async def screenshot(self, *, jpeg: bool = False) -> bytes:
         """A PNG (timed shots) or JPEG (preview frames) of the viewport.
 
+        Straight through the page's CDP session: one round trip, where
+        ``page.screenshot`` makes four (scroll offset, caret hiding and its
+        undoing around the capture) into a renderer that may be busy. The
+        pixels are the same: the viewport at device scale, caret hidden (by
+        the init script's stylesheet).
+
         Chromium now and then answers "Unable to capture screenshot" for a
         healthy page (seen under load); that is retried, anything else is not.
         """
-        options: dict[str, Any] = {"type": "jpeg", "quality": 70} if jpeg else {}
+        params: dict[str, Any] = {"format": "jpeg", "quality": 70} if jpeg else {"format": "png"}
         for attempt in range(3):
             try:
-                return await self.call(self.page.screenshot(**options), "screenshot")
+                reply = await self.call(
+                    self.cdp.send("Page.captureScreenshot", params), "screenshot"
+                )
+                return base64.b64decode(reply["data"])
             except PlaywrightError as exc:
                 if "Unable to capture screenshot" not in str(exc) or attempt == 2:
                     raise
@@ -406,18 +558,40 @@ class _Load:
 
     async def close(self) -> bool:
         """Close the context; False when even that hangs (the browser must go)."""
-        if self.context is None:
-            return True
         try:
+            if self.context is None:
+                return True
             await asyncio.wait_for(self.context.close(), timeout=10)
             return True
         except (TimeoutError, PlaywrightError):
             return False
+        finally:
+            if self.browser is not None:
+                self.r._release(self.browser)
 
 
 async def _quiet(awaitable: Any) -> None:
     with contextlib.suppress(PlaywrightError, TimeoutError):
         await awaitable
+
+
+def _capped_launcher(chromium: Path, folder: Path) -> Path | None:
+    """A launcher script that caps each Chromium process's data memory, then runs it.
+
+    ``--max-old-space-size`` caps the V8 heap, but not ArrayBuffers: a page filling
+    typed arrays took 4 GB in 8 s, and would take the machine. RLIMIT_DATA (``ulimit
+    -d``) is per process and inherited by the renderers; a page over it gets an
+    allocation error or a crashed renderer, and a verdict. POSIX shells only.
+    """
+    if os.name != "posix":
+        return None
+    script = folder / "chromium"
+    script.write_text(
+        f"#!/bin/sh\nulimit -d {MEMORY_CAP_MB * 1024} 2>/dev/null\n"
+        f'exec {shlex.quote(str(chromium))} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
 
 
 class Renderer:
@@ -435,6 +609,10 @@ class Renderer:
         self._axe_error: str | None = None
         self._replace_lock = asyncio.Lock()
         self._dead_end: socket.socket | None = None
+        self._in_use: dict[Browser, int] = {}  # open loads per browser
+        self._retired: set[Browser] = set()  # replaced, closed once no load uses them
+        self._tmp = tempfile.TemporaryDirectory(prefix="gallery-chromium-")
+        self._launcher: Path | None = _capped_launcher(self.chromium.path, Path(self._tmp.name))
 
     async def __aenter__(self) -> Renderer:
         # A port of our own that is bound but never listens: Chromium's proxy. Routing
@@ -449,13 +627,12 @@ class Renderer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        try:
-            if self.browser:
-                await asyncio.wait_for(self.browser.close(), timeout=10)
-        except (TimeoutError, PlaywrightError):
-            pass
+        for browser in [self.browser, *self._retired]:
+            if browser is not None:
+                await _quiet(asyncio.wait_for(browser.close(), timeout=10))
         await self._pw.stop()
         self._dead_end.close()
+        self._tmp.cleanup()
 
     async def _launch(self) -> None:
         args = [
@@ -464,20 +641,58 @@ class Renderer:
             "--renderer-process-limit=64",
             f"--proxy-server=http://127.0.0.1:{self._dead_end.getsockname()[1]}",
             "--proxy-bypass-list=<-loopback>",
-            # WebRTC sends UDP straight to the peers the page names, past any proxy.
-            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+            # WebRTC sends STUN/TURN over UDP straight to the servers the page names,
+            # past routing and proxy; this policy turns non-proxied UDP off.
+            # (--force-webrtc-ip-handling-policy, the name in some docs, has no effect.)
+            "--webrtc-ip-handling-policy=disable_non_proxied_udp",
         ]
+        # Playwright turns off Chromium's own limit on history changes (pushState,
+        # reloads) per second; with it off, a page doing them in a loop floods the
+        # DevTools pipe and slows every page of the run.
+        keep = ["--disable-ipc-flooding-protection"]
+        if self._launcher is not None:
+            try:
+                self.browser = await self._pw.chromium.launch(
+                    executable_path=str(self._launcher), args=args, ignore_default_args=keep
+                )
+                return
+            except PlaywrightError:
+                self._launcher = None  # e.g. a noexec temp dir: run uncapped, not at all
         self.browser = await self._pw.chromium.launch(
-            executable_path=str(self.chromium.path), args=args
+            executable_path=str(self.chromium.path), args=args, ignore_default_args=keep
         )
 
     async def replace_browser(self, broken: Browser | None) -> None:
+        """Launch a new browser for the loads to come; retire ``broken``.
+
+        Loads still running in the retired browser go on (each has its own deadline);
+        it is closed when the last of them closes. ``self.browser`` is never None
+        meanwhile: a load starting during the launch still gets a browser.
+        """
         async with self._replace_lock:
-            if broken is not self.browser:
+            if broken is None or broken is not self.browser:
                 return  # someone else already replaced it
-            old, self.browser = self.browser, None
             await self._launch()
-            asyncio.ensure_future(_quiet(asyncio.wait_for(old.close(), timeout=5)))
+            self._retired.add(broken)
+            if not self._in_use.get(broken):
+                self._close_retired(broken)
+
+    def _acquire(self) -> Browser:
+        """The browser a new load opens its context in (counted until it closes)."""
+        browser = self.browser
+        self._in_use[browser] = self._in_use.get(browser, 0) + 1
+        return browser
+
+    def _release(self, browser: Browser) -> None:
+        self._in_use[browser] -= 1
+        if not self._in_use[browser]:
+            del self._in_use[browser]
+            if browser in self._retired:
+                self._close_retired(browser)
+
+    def _close_retired(self, browser: Browser) -> None:
+        self._retired.discard(browser)
+        asyncio.ensure_future(_quiet(asyncio.wait_for(browser.close(), timeout=5)))
 
     def is_cdn(self, url: str) -> bool:
         from .libs import is_cdn_url

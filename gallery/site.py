@@ -17,9 +17,12 @@ samples that no longer exist are removed. Model text is always escaped
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -35,10 +38,15 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from .config import Config
+from .errors import UsageError
 from .prompts import Prompt
 from .site_data import SOURCES_DIR, SampleView, SiteData, baseline_changes, collect
 from .store import Run
 
+#: What ``gallery serve`` sends with every file of a sample's page: the same sandbox
+#: as the live preview's iframe. (Static hosts should send it for ``*/artifact/*``.)
+ARTIFACT_CSP = "sandbox allow-scripts"
+_ARTIFACT_PATH = re.compile(r"^/s/[^/]+/[^/]+/[^/]+/artifact/")
 STATIC_FILES = ("style.css", "app.js", "favicon.svg")
 MAX_HIGHLIGHT = 400_000  # characters; longer files are shown plain
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".mjs", ".json", ".svg", ".txt", ".glsl", ".frag",
@@ -211,17 +219,25 @@ class _Writer:
 
     def prune(self, *subdirs: str) -> None:
         """Remove files under ``subdirs`` that this build did not produce, then empty folders."""
+        keep = {str(p) for p in self.keep}
         for sub in subdirs:
             top = self.dest / sub
             if not top.is_dir():
                 continue
-            for f in sorted(top.rglob("*"), reverse=True):
-                if f.is_dir() and not f.is_symlink():
-                    if not any(f.iterdir()):
-                        f.rmdir()
-                elif f not in self.keep:
-                    f.unlink()
-                    self.report.removed += 1
+            for folder, dirs, files in os.walk(top, topdown=False):
+                for name in files:
+                    path = os.path.join(folder, name)
+                    if path not in keep:
+                        os.unlink(path)
+                        self.report.removed += 1
+                for name in dirs:
+                    path = os.path.join(folder, name)
+                    if os.path.islink(path):
+                        if path not in keep:
+                            os.unlink(path)
+                            self.report.removed += 1
+                    elif not os.listdir(path):
+                        os.rmdir(path)
 
 
 # --- source files -------------------------------------------------------------
@@ -244,10 +260,101 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def _sources(view: SampleView) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(page files, other sources) as [{name, html, size}], page entry first."""
+def _highlight_html(item: tuple[str, str]) -> str:
+    """``_highlight`` for a worker process (plain str crosses the process boundary)."""
+    return str(_highlight(*item))
+
+
+class _Highlighter:
+    """``_highlight`` with its output kept in ``<site>/.gallery/highlight/`` by content.
+
+    Pygments is most of a site build's time (about 1 MB of source a second), and
+    the highlighted HTML of a file depends only on its name and text: a rebuild,
+    or the build of a new run whose pages did not change, reads it back. A cold
+    build with many files highlights them in worker processes first (``prepare``).
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.memo: dict[str, str] = {}
+        self.used: set[str] = set()
+
+    @staticmethod
+    def key(name: str, text: str) -> str:
+        h = hashlib.sha256(f"{name}\0{len(text)}\0".encode())
+        h.update(text.encode("utf-8", "surrogatepass"))
+        return h.hexdigest()[:32]
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.html"
+
+    def _cached(self, key: str) -> str | None:
+        if key not in self.memo:
+            try:
+                self.memo[key] = self._path(key).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                return None
+        return self.memo[key]
+
+    def _store(self, key: str, html: str) -> None:
+        self.memo[key] = html
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(html, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass  # no cache, same page
+
+    def __call__(self, name: str, text: str) -> Markup:
+        key = self.key(name, text)
+        self.used.add(key)
+        html = self._cached(key)
+        if html is None:
+            html = str(_highlight(name, text))
+            self._store(key, html)
+        return Markup(html)
+
+    def prepare(self, items: list[tuple[str, str]]) -> None:
+        """Highlight the files not cached yet, in parallel when there are many."""
+        todo = {}
+        for name, text in items:
+            key = self.key(name, text)
+            if key not in todo and self._cached(key) is None:
+                todo[key] = (name, text)
+        workers = min(os.cpu_count() or 1, 8)
+        if len(todo) < PARALLEL_HIGHLIGHT or workers < 2:
+            return  # highlighted one by one as the pages are made
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # fork is quick, but only safe while this process runs no other thread
+        forkable = "fork" in multiprocessing.get_all_start_methods()
+        method = "fork" if forkable and threading.active_count() == 1 else "spawn"
+        ctx = multiprocessing.get_context(method)
+        keys, items = list(todo), list(todo.values())
+        try:
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                results = pool.map(_highlight_html, items, chunksize=16)
+                for key, html in zip(keys, results, strict=True):
+                    self._store(key, html)
+        except (OSError, RuntimeError):
+            return  # no worker processes here: one by one it is
+
+    def prune(self, keep: set[str]) -> None:
+        """Remove cached files no page of the site refers to any more."""
+        if not self.root.is_dir():
+            return
+        for f in self.root.glob("*/*.html"):
+            if f.stem not in keep:
+                f.unlink(missing_ok=True)
+
+
+def _source_files(view: SampleView) -> list[tuple[str, str, bool]]:
+    """The sample's source files as (name, text, is_extra), page entry first."""
     art = view.path / "artifact"
-    web, extra = [], []
+    out = []
     if art.is_dir():
         for f in sorted(art.rglob("*"), key=lambda p: (p.name != "index.html", str(p))):
             rel = f.relative_to(art).as_posix()
@@ -257,15 +364,25 @@ def _sources(view: SampleView) -> tuple[list[dict[str, Any]], list[dict[str, Any
             text = _read_text(f)
             if text is None:
                 continue
-            name = rel.removeprefix(f"{SOURCES_DIR}/")
-            (extra if is_extra else web).append(
-                {"name": name, "html": _highlight(name, text), "size": len(text)}
-            )
-    listed = (view.reply.get("extract") or {}).get("sources")
-    if isinstance(listed, dict) and not extra:
-        for name, text in listed.items():
-            if isinstance(text, str):
-                extra.append({"name": name, "html": _highlight(name, text), "size": len(text)})
+            out.append((rel.removeprefix(f"{SOURCES_DIR}/"), text, is_extra))
+    if not any(extra for _, _, extra in out):
+        listed = (view.reply.get("extract") or {}).get("sources")
+        if isinstance(listed, dict):
+            out += [(n, t, True) for n, t in listed.items() if isinstance(t, str)]
+    return out
+
+
+def _sources(
+    view: SampleView, hl: Any = None, files: list[tuple[str, str, bool]] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(page files, other sources) as [{name, html, size}], page entry first."""
+    hl = hl or _highlight
+    web: list[dict[str, Any]] = []
+    extra: list[dict[str, Any]] = []
+    for name, text, is_extra in _source_files(view) if files is None else files:
+        (extra if is_extra else web).append(
+            {"name": name, "html": hl(name, text), "size": len(text)}
+        )
     return web, extra
 
 
@@ -285,8 +402,7 @@ def _pygments_css() -> str:
     )
 
 
-def _sample_page(w: _Writer, data: SiteData, i: int, prompt: Prompt) -> None:
-    view = data.samples[i]
+def _sample_assets(w: _Writer, view: SampleView) -> None:
     base = view.url
     if view.runnable:
         w.copy_tree(view.path / "artifact", base + "artifact", skip=SOURCES_DIR)
@@ -294,15 +410,31 @@ def _sample_page(w: _Writer, data: SiteData, i: int, prompt: Prompt) -> None:
         w.copy(view.path / "shots" / shot, f"{base}shots/{shot}")
     if view.has_preview:
         w.copy(view.path / "preview.webp", base + "preview.webp")
-    web, extra = _sources(view)
+
+
+def _siblings(data: SiteData, view: SampleView) -> list[SampleView]:
     cell = data.cell(view.key.prompt, view.key.model)
+    return sorted(cell.samples, key=lambda v: v.key.index) if cell else [view]
+
+
+def _sample_page(
+    w: _Writer,
+    data: SiteData,
+    i: int,
+    prompt: Prompt,
+    hl: Any = None,
+    files: list[tuple[str, str, bool]] | None = None,
+) -> None:
+    view = data.samples[i]
+    _sample_assets(w, view)
+    web, extra = _sources(view, hl, files)
     html = _render(
         "sample.html",
         "../../../../",
         data=data,
         s=view,
         prompt=prompt,
-        siblings=sorted(cell.samples, key=lambda v: v.key.index) if cell else [view],
+        siblings=_siblings(data, view),
         prev=data.samples[i - 1] if i > 0 else None,
         next=data.samples[i + 1] if i + 1 < len(data.samples) else None,
         web_sources=web,
@@ -310,7 +442,114 @@ def _sample_page(w: _Writer, data: SiteData, i: int, prompt: Prompt) -> None:
         obs=view.observation or {},
         reply=view.reply,
     )
-    w.write(base + "index.html", html)
+    w.write(view.url + "index.html", html)
+
+
+# --- incremental state ------------------------------------------------------------
+
+#: Inside the site: the build state and the highlight cache (no page links to them).
+STATE_DIR = ".gallery"
+#: A cold build highlights in worker processes when at least this many files need it.
+PARALLEL_HIGHLIGHT = 64
+
+
+@functools.cache
+def _build_key() -> str:
+    """Everything besides a sample's own data that shapes its page: this code, the
+    templates, the versions of jinja2 and pygments. A change rebuilds every page."""
+    import jinja2
+    import pygments
+
+    from . import __version__, site_data
+
+    h = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{pygments.__version__}".encode())
+    for module in (__file__, site_data.__file__):
+        h.update(Path(module).read_bytes())
+    templates = resources.files("gallery") / "templates"
+    for entry in sorted(templates.iterdir(), key=lambda e: e.name):
+        if entry.is_file():
+            h.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return h.hexdigest()
+
+
+def _tree_signature(root: Path) -> list[tuple[str, int, int, bool]]:
+    """(relative path, size, mtime, is a symlink) of every file under ``root``,
+    temp entries (dot names) skipped, in a stable order."""
+    out: list[tuple[str, int, int, bool]] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path, rel + "/")
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            out.append((rel, st.st_size, st.st_mtime_ns, entry.is_symlink()))
+
+    walk(str(root), "")
+    return out
+
+
+def _asset_paths(view: SampleView, signature: list[tuple[str, int, int, bool]]) -> list[str]:
+    """The site files ``_sample_assets`` makes for a sample, from its signature alone."""
+    runnable = any(rel == "artifact/index.html" for rel, *_ in signature)
+    out = []
+    for rel, _size, _mtime, link in signature:
+        if rel.startswith("artifact/"):
+            if runnable and not link and not rel.startswith(f"artifact/{SOURCES_DIR}/"):
+                out.append(view.url + rel)
+        elif rel == "preview.webp" or (
+            rel.startswith("shots/") and rel.endswith(".png") and rel.count("/") == 1
+        ):
+            out.append(view.url + rel)
+    return out
+
+
+def _fingerprint(
+    data: SiteData, i: int, prompt: Prompt, signature: list[tuple[str, int, int, bool]]
+) -> str:
+    """What a sample's page is made of: if this is unchanged, so is the page."""
+    view = data.samples[i]
+    near = [data.samples[j].key if 0 <= j < len(data.samples) else None for j in (i - 1, i + 1)]
+    parts = [
+        _build_key(),
+        data.run.id,
+        repr(prompt),
+        repr(view.lane),
+        repr(near),
+        repr([(o.key, o.link_class, o.state) for o in _siblings(data, view)]),
+        repr(signature),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _load_state(dest: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((dest / STATE_DIR / "build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    pages = state.get("pages") if isinstance(state, dict) else None
+    return pages if isinstance(pages, dict) else {}
+
+
+def _save_state(dest: Path, pages: dict[str, Any]) -> None:
+    path = dest / STATE_DIR / "build.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".build.json.tmp")
+        tmp.write_text(json.dumps({"version": 1, "pages": pages}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # the next build is a full one
 
 
 def build_site(
@@ -324,7 +563,10 @@ def build_site(
 ) -> BuildReport:
     """Build (or refresh) the static site for ``run`` in ``dest``; returns what changed."""
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {dest}: {exc.strerror}", field="--site") from None
     w = _Writer(dest)
     data = collect(run, catalogue, config)
     static = resources.files("gallery") / "static"
@@ -338,8 +580,32 @@ def build_site(
     for p in data.prompts:
         cells = [data.cell(p.id, lane.name) for lane in data.lanes]
         w.write(f"p/{p.id}.html", _render("prompt.html", "../", data=data, p=p, cells=cells))
+    # Sample pages: only those whose inputs changed are made again (see _fingerprint).
+    before = _load_state(dest)
+    state: dict[str, Any] = {}
+    hl = _Highlighter(dest / STATE_DIR / "highlight")
+    stale: list[tuple[int, str, list[tuple[str, str, bool]]]] = []
     for i, view in enumerate(data.samples):
-        _sample_page(w, data, i, prompts[view.key.prompt])
+        rel = view.url + "index.html"
+        signature = _tree_signature(view.path)
+        fp = _fingerprint(data, i, prompts[view.key.prompt], signature)
+        old = before.get(rel)
+        if isinstance(old, dict) and old.get("fp") == fp and (dest / rel).is_file():
+            # Nothing it is made of changed, its files included (the signature has
+            # their sizes and times): the page and its copies stay as they are.
+            w.keep.update(dest / f for f in (rel, *_asset_paths(view, signature)))
+            w.report.unchanged += 1
+            state[rel] = old
+            continue
+        stale.append((i, fp, _source_files(view)))
+    hl.prepare([(name, text) for _, _, files in stale for name, text, _ in files])
+    for i, fp, files in stale:
+        view = data.samples[i]
+        hl.used = set()
+        _sample_page(w, data, i, prompts[view.key.prompt], hl, files)
+        state[view.url + "index.html"] = {"fp": fp, "hl": sorted(hl.used)}
+    _save_state(dest, state)
+    hl.prune({k for entry in state.values() for k in entry.get("hl", ())})
     w.prune("s", "p", "static")
     return w.report
 
@@ -352,6 +618,12 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-cache")
+        if _ARTIFACT_PATH.match(self.path):
+            # A model-written page gets an opaque origin even when opened on its own
+            # ("open frame in new tab"), as it does in its sandboxed iframe: without
+            # this it would run as this site, with its cookies and storage (and every
+            # cookie of the host: cookies do not keep ports apart).
+            self.send_header("Content-Security-Policy", ARTIFACT_CSP)
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

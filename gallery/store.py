@@ -237,6 +237,9 @@ class Run:
             n += 1
         for leftover in self.path.glob("*/*/*/.shots-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+        # half-written files of write_bytes (run.json, verdict.json, ...): not samples
+        for leftover in [*self.path.glob(".*.tmp"), *self.path.glob("*/*/*/.*.tmp")]:
+            leftover.unlink(missing_ok=True)
         return n
 
     def __repr__(self) -> str:

@@ -12,8 +12,11 @@ Also here: ``import_pages`` (pages made elsewhere become samples) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from .aio import run_sync
 from .checks import judge
 from .errors import PromptError, UsageError
 from .prompts import Prompt
-from .store import Run, Sample, SampleKey, check_name, utcnow, write_json
+from .store import Run, Sample, SampleKey, check_name, utcnow, write_bytes, write_json
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
 RENDER_VERSION = "1"
@@ -33,7 +36,8 @@ RENDER_VERSION = "1"
 @dataclass
 class RenderSummary:
     rendered: int = 0
-    skipped: int = 0
+    skipped: int = 0  # unchanged, including ``reused``
+    reused: int = 0  # the same render found in another sample (see ``RenderIndex``)
     no_page: int = 0
     failed_pages: list[str] = field(default_factory=list)
 
@@ -53,6 +57,84 @@ def render_hash(sample: Sample, prompt: Prompt, chromium: str) -> str:
             h.update(str(f.relative_to(sample.artifact)).encode() + b"\0")
             h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()[:24]
+
+
+class RenderIndex:
+    """``outputs/cache/renders/<render hash>``: which sample already holds that render.
+
+    A render is decided by its hash alone (the artifact's bytes, the prompt's
+    render settings, input and checks, the Chromium version, ``RENDER_VERSION``),
+    so a sample of *another* run with the same hash (a rerun that replayed the
+    same replies, a reference page that did not change) has the very
+    observation, screenshots and verdict this one would get: they are linked
+    (hard links where the file system allows, else copied) instead of rendered
+    again. An entry is trusted only while that sample's ``verdict.json`` still
+    carries the hash.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @classmethod
+    def for_run(cls, run: Run) -> RenderIndex | None:
+        """The index beside the run's store (``<out>/cache/renders``), when it is in one."""
+        if run.path.parent.name != "runs":
+            return None
+        return cls(run.path.parent.parent / "cache" / "renders")
+
+    def _entry(self, rhash: str) -> Path:
+        return self.root / rhash[:2] / rhash
+
+    def find(self, rhash: str) -> Path | None:
+        try:
+            where = Path(self._entry(rhash).read_text(encoding="utf-8").strip())
+        except OSError:
+            return None
+        try:
+            verdict = json.loads((where / "verdict.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(verdict, dict) or verdict.get("render_hash") != rhash:
+            return None
+        if not (where / "observation.json").is_file():
+            return None
+        return where
+
+    def has(self, rhash: str) -> bool:
+        return self._entry(rhash).is_file()
+
+    def add(self, rhash: str, sample: Sample) -> None:
+        # An index that cannot be written only means rendering again later.
+        with contextlib.suppress(OSError):
+            write_bytes(self._entry(rhash), str(sample.path.resolve()).encode())
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
+    """Give ``sample`` the render stored in ``source``; returns its verdict (None: failed)."""
+    shots_tmp = sample.path / f".shots-new-reuse-{os.getpid()}"
+    try:
+        verdict = json.loads((source / "verdict.json").read_text(encoding="utf-8"))
+        shutil.rmtree(shots_tmp, ignore_errors=True)
+        shots_tmp.mkdir(parents=True)
+        src_shots = source / "shots"
+        for shot in sorted(src_shots.glob("*.png")) if src_shots.is_dir() else []:
+            _link_or_copy(shot, shots_tmp / shot.name)
+        files = {"observation.json": (source / "observation.json").read_bytes()}
+        if (source / "preview.webp").is_file():
+            files["preview.webp"] = (source / "preview.webp").read_bytes()
+        files["verdict.json"] = _json_bytes(verdict)
+        sample.write_render(files, shots_dir=shots_tmp)
+    except (OSError, ValueError):
+        shutil.rmtree(shots_tmp, ignore_errors=True)
+        return None
+    return verdict
 
 
 def _no_page_reason(sample: Sample) -> str | None:
@@ -125,6 +207,7 @@ def render_run(
     summary = RenderSummary()
     report = on_done or (lambda s, v: None)
     version = chromium_version(find_chromium(chromium).path)
+    index = RenderIndex.for_run(run)
     todo: list[tuple[Sample, Prompt, str]] = []
     run.clean_partial()
     for sample in run.samples():
@@ -148,13 +231,25 @@ def render_run(
         rhash = render_hash(sample, prompt, version)
         old = sample.verdict
         if not force and old is not None and old.get("render_hash") == rhash:
+            if index is not None and not index.has(rhash):
+                index.add(rhash, sample)  # rendered before there was an index
             summary.skipped += 1
             report(sample, old)
             continue
+        source = None if force or index is None else index.find(rhash)
+        if source is not None and source != sample.path.resolve():
+            verdict = _reuse(sample, source)
+            if verdict is not None:
+                summary.skipped += 1
+                summary.reused += 1
+                report(sample, verdict)
+                continue
         todo.append((sample, prompt, rhash))
 
     def done(sample: Sample, verdict: dict[str, Any]) -> None:
         summary.rendered += 1
+        if index is not None:
+            index.add(verdict["render_hash"], sample)
         if (sample.observation or {}).get("status") not in (None, "ok"):
             summary.failed_pages.append(sample.key.label)
         report(sample, verdict)

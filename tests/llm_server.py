@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +37,11 @@ class Behaviour:
     ``status`` != 200 answers with that error; ``fail_first`` limits it to the
     first N matching requests (then a normal reply). ``delay`` is slept before
     the headers (longer than the client timeout = a timeout); ``chunk_delay``
-    between stream chunks. ``cut`` drops the connection mid-stream.
+    between stream chunks. ``cut`` drops the connection mid-stream; ``reset``
+    drops it (TCP RST) before any answer. ``error_body`` replaces the JSON body of
+    an error answer; ``echo_headers`` puts the request's headers into it and its
+    message (a server that echoes what it got). ``sse`` replaces the whole stream by these raw event
+    payloads (each sent as ``data: ...``; malformed ones included), then ``[DONE]``.
     """
 
     text: str = DEFAULT_REPLY
@@ -50,10 +56,14 @@ class Behaviour:
     chunk_delay: float = 0.0
     chunks: int = 4
     cut: bool = False
-    finish_reason: str = "stop"
+    finish_reason: str | None = "stop"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning_tokens: int | None = None
+    reset: bool = False
+    error_body: dict[str, Any] | None = None
+    echo_headers: bool = False
+    sse: list[str] | None = None
     seen: int = field(default=0, repr=False)
 
 
@@ -112,7 +122,7 @@ class LLMServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -153,6 +163,13 @@ class LLMServer:
     def _leave(self) -> None:
         with self._lock:
             self.in_flight -= 1
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client dropping a kept-alive connection is normal here, not a traceback."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _prompt_text(body: dict[str, Any]) -> str:
@@ -196,14 +213,27 @@ class _Handler(BaseHTTPRequestHandler):
             behaviour, fail = self.owner._choose(_prompt_text(body))
             if behaviour.delay:
                 time.sleep(behaviour.delay)
-            if fail:
+            if behaviour.reset:
+                self._reset()
+            elif fail:
                 headers = {}
                 if behaviour.retry_after is not None:
                     headers["retry-after"] = behaviour.retry_after
                 if behaviour.retry_after_ms is not None:
                     headers["retry-after-ms"] = behaviour.retry_after_ms
                 err = {"message": f"scripted error {behaviour.status}", "type": "scripted"}
-                self._json(behaviour.status, {"error": err}, headers)
+                payload = behaviour.error_body or {"error": err}
+                if behaviour.echo_headers:
+                    # as a careless server does: the request's headers in the error message
+                    echoed = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+                    inner = payload.get("error")
+                    if isinstance(inner, dict):
+                        inner = {**inner, "message": f"{inner.get('message')} ({echoed})"}
+                        payload = {**payload, "error": inner}
+                    payload = {**payload, "received_headers": dict(self.headers.items())}
+                self._json(behaviour.status, payload, headers)
+            elif body.get("stream") and behaviour.sse is not None:
+                self._raw_stream(behaviour.sse)
             elif body.get("stream"):
                 self._stream(kind, body, behaviour)
             else:
@@ -295,6 +325,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(f"data: {json.dumps({**base, 'object': obj, **event})}\n\n")
             if b.chunk_delay:
                 time.sleep(b.chunk_delay)
+        self._leave()
+        self._chunk("data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _reset(self) -> None:
+        """Drop the connection with a TCP reset, answering nothing."""
+        self._leave()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _raw_stream(self, payloads: list[str]) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for payload in payloads:
+            self._chunk(f"data: {payload}\n\n")
         self._leave()
         self._chunk("data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")

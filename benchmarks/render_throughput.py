@@ -1,0 +1,449 @@
+"""Render throughput: gallery's full observation vs shot-scraper's single screenshot.
+
+    .venv/bin/python benchmarks/render_throughput.py [--variants 3] [--concurrency 4]
+        [--skip-shot] [--json benchmarks/results/render_throughput.json]
+
+One run, three phases over the same corpus (``corpus.py``: variants of the
+labelled fixture pages, heavy Mandelbrot pages included), one after another:
+
+1. **gallery**: one ``Renderer`` (one Chromium), ``--concurrency`` pages at once,
+   the default observation of each page (3 timed PNG shots at 0.5/2/5 virtual s,
+   12 JPEG preview frames, probe, control load for pages with input, DOM and
+   prompt checks, axe-core), then the verdict, the WebP preview and the files
+   written, as ``gallery render`` does. Peak memory is sampled (every 0.2 s)
+   over this process and all its children (Playwright's driver and Chromium).
+2. **shot-scraper multi**: one YAML listing every page, one screenshot each at
+   1280x720, in one browser (shot-scraper's batch mode).
+3. **shot-scraper shot**: one ``shot-scraper shot URL -w 1280 -h 720`` per page
+   (the tool's single-screenshot command).
+
+shot-scraper gets the same Chromium binary and the same launch flags as
+gallery (``--browser-arg``); it has no option for the executable, so a
+throw-away ``PLAYWRIGHT_BROWSERS_PATH`` holds a symlink where Playwright looks
+for its headless shell. Its pages are served from a local HTTP server; CDN
+library URLs in them are rewritten to that server, which answers with the same
+npm files gallery's sandbox serves (``LibCache``), and any other host fails
+at once (``--host-resolver-rules``), as gallery's sandbox refuses it.
+
+Then the heavy-page trap: every Mandelbrot page's observation (real seconds,
+mode) against the 5 s it would take in real time, and what stepping every frame
+of 5 virtual seconds would cost (1 virtual s run frame by frame, times 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+
+from gallery import images  # noqa: E402
+from gallery.browser import chromium_version, find_chromium, launch_args  # noqa: E402
+from gallery.checks import judge  # noqa: E402
+from gallery.libs import LibCache, LibError  # noqa: E402
+
+VENV_BIN = Path(sys.executable).parent
+CDN_RE = re.compile(
+    r"https://(cdn\.jsdelivr\.net|unpkg\.com|cdnjs\.cloudflare\.com|esm\.sh|cdn\.skypack\.dev)/[^\"'\s)]+"
+)
+
+
+# --- memory -----------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples the RSS of this process and all its descendants; keeps the peak sum.
+
+    A sum of RSS counts pages shared between Chromium's processes once per
+    process, so it overstates the true footprint: an upper bound.
+    """
+
+    def __init__(self, interval: float = 0.2):
+        import psutil
+
+        self.me = psutil.Process()
+        self.interval = interval
+        self.peak = 0
+        self.peak_procs = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        total, n = 0, 0
+        for p in [self.me, *self.me.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+                n += 1
+            except psutil.Error:
+                pass
+        if total > self.peak:
+            self.peak, self.peak_procs = total, n
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> PeakRSS:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- gallery ------------------------------------------------------------------------
+
+
+async def gallery_phase(pages, dirs, concurrency: int) -> dict:
+    from gallery.render import Renderer
+
+    obs_by_page: dict[str, dict] = {}
+    verdicts: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    async with Renderer(libs=LibCache()) as renderer:
+        started = time.perf_counter() - t0
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(page) -> None:
+            async with sem:
+                result = await renderer.render(dirs[page.name], page.prompt)
+            verdict = judge(result.observation, page.prompt.checks)
+            out = dirs[page.name].parent.parent / "out" / page.name
+            files = {
+                "observation.json": json.dumps(result.observation, indent=2).encode(),
+                "verdict.json": json.dumps(verdict, indent=2).encode(),
+            }
+            if result.preview_frames:
+                files["preview.webp"] = await asyncio.to_thread(
+                    images.animated_webp, result.preview_frames
+                )
+            for name, data in result.shots.items():
+                files[f"shots/{name}"] = data
+
+            def write() -> None:
+                for rel, data in files.items():
+                    (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                    (out / rel).write_bytes(data)
+
+            await asyncio.to_thread(write)
+            obs_by_page[page.name] = result.observation
+            verdicts[page.name] = verdict
+
+        await asyncio.gather(*(one(p) for p in pages))
+        wall = time.perf_counter() - t0
+        heavy_full = await heavy_every_frame(renderer, pages, dirs)
+    return {
+        "wall_s": wall,
+        "browser_start_s": started,
+        "observations": obs_by_page,
+        "verdicts": verdicts,
+        "heavy_every_frame": heavy_full,
+    }
+
+
+async def heavy_every_frame(renderer, pages, dirs) -> dict:
+    """What the trap costs: 1 virtual second of a heavy page run frame by frame (x5)."""
+    from gallery.render import Hung, _Load
+
+    out = {}
+    for page in pages:
+        if not page.heavy or page.variant >= len(corpus.HEAVY_MAX):
+            continue
+        load = _Load(renderer, dirs[page.name], page.prompt, 1, time.monotonic() + 60)
+        try:
+            await load.open()
+            t0 = time.perf_counter()
+            await load.advance("run", 1000)
+            out[page.name] = {"run_for_1s_real_s": round(time.perf_counter() - t0, 3)}
+        except Hung as exc:
+            out[page.name] = {"error": str(exc)}
+        await load.close()
+    return out
+
+
+# --- shot-scraper -------------------------------------------------------------------------
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    libs: LibCache
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.startswith("/_cdn/"):
+            url = unquote(self.path[len("/_cdn/") :])
+            try:
+                lib = self.libs.fetch_url(url)
+            except LibError:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("content-type", lib.content_type)
+            self.send_header("content-length", str(len(lib.body)))
+            self.send_header("access-control-allow-origin", "*")
+            self.end_headers()
+            self.wfile.write(lib.body)
+            return
+        super().do_GET()
+
+
+def serve(root: Path) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Handler,), {"libs": LibCache()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def write_served(pages, root: Path, port: int) -> dict[str, str]:
+    urls = {}
+    for page in pages:
+        d = root / page.name
+        d.mkdir(parents=True, exist_ok=True)
+        html = CDN_RE.sub(lambda m: f"http://127.0.0.1:{port}/_cdn/{m.group(0)}", page.html)
+        (d / "index.html").write_text(html)
+        urls[page.name] = f"http://127.0.0.1:{port}/{page.name}/index.html"
+    return urls
+
+
+def shot_scraper_env(chromium: Path, tmp: Path) -> tuple[dict, list[str]]:
+    """PLAYWRIGHT_BROWSERS_PATH with our Chromium where Playwright looks for its shell."""
+    from playwright._repo_version import version  # noqa: F401  (Playwright is installed)
+
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from playwright.sync_api import sync_playwright\n"
+            "with sync_playwright() as p: print(p.chromium.executable_path)",
+        ],
+        env={**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(tmp / "pw")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # .../chromium-NNNN/chrome-linux64/chrome -> the headless shell of the same revision
+    rev = re.search(r"chromium-(\d+)", probe.stdout).group(1)
+    shell = tmp / "pw" / f"chromium_headless_shell-{rev}" / "chrome-headless-shell-linux64"
+    shell.mkdir(parents=True, exist_ok=True)
+    (shell / "chrome-headless-shell").symlink_to(chromium)
+    env = {**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(tmp / "pw")}
+    flags = [*launch_args(), "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
+    args = [a for f in flags for a in ("--browser-arg", f)]
+    return env, args
+
+
+def shot_scraper_multi(urls: dict[str, str], out: Path, env: dict, args: list[str]) -> float:
+    out.mkdir(parents=True, exist_ok=True)
+    yml = out / "shots.yml"
+    yml.write_text(
+        "".join(
+            f"- url: {url}\n  output: {out / name}.png\n  width: 1280\n  height: 720\n"
+            for name, url in urls.items()
+        )
+    )
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            str(VENV_BIN / "shot-scraper"),
+            "multi",
+            str(yml),
+            "--silent",
+            "--timeout",
+            "60000",
+            *args,
+        ],
+        env=env,
+        check=True,
+        cwd=out,
+    )
+    wall = time.perf_counter() - t0
+    missing = [n for n in urls if not (out / f"{n}.png").is_file()]
+    if missing:
+        print(f"  shot-scraper multi: no screenshot for {', '.join(missing)}", file=sys.stderr)
+    return wall
+
+
+def shot_scraper_shots(urls: dict[str, str], out: Path, env: dict, args: list[str]) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    times, failed = {}, []
+    for name, url in urls.items():
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [
+                str(VENV_BIN / "shot-scraper"),
+                "shot",
+                url,
+                "-o",
+                str(out / f"{name}.png"),
+                "-w",
+                "1280",
+                "-h",
+                "720",
+                "--silent",
+                "--timeout",
+                "60000",
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            cwd=out,
+        )
+        times[name] = time.perf_counter() - t0
+        if proc.returncode:
+            failed.append(name)
+    return {"wall_s": sum(times.values()), "per_page": times, "failed": failed}
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu = ""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    path = find_chromium().path
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu,
+        "chromium": chromium_version(path),
+        "chromium_path": str(path),
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variants", type=int, default=3, help="pages per labelled fixture")
+    ap.add_argument("--concurrency", type=int, default=4, help="gallery's pages at once")
+    ap.add_argument("--skip-shot", action="store_true", help="skip the per-page shot-scraper phase")
+    ap.add_argument("--only", nargs="*", help="only these fixtures")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+
+    info = machine()
+    pages = corpus.build(args.variants, args.only)
+    heavy = [p.name for p in pages if p.heavy]
+    print(f"corpus: {len(pages)} pages ({len(heavy)} heavy), machine: {info}")
+    chromium = find_chromium().path.resolve()
+    with tempfile.TemporaryDirectory(prefix="gallery-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        dirs = corpus.write(pages, tmp / "gallery" / "pages")
+        server = serve(tmp / "served")
+        urls = write_served(pages, tmp / "served", server.server_address[1])
+        env, ss_args = shot_scraper_env(chromium, tmp)
+
+        load = {"gallery": [os.getloadavg()[0]]}
+        with PeakRSS() as mem:
+            g = asyncio.run(gallery_phase(pages, dirs, args.concurrency))
+        load["gallery"].append(os.getloadavg()[0])
+        print(
+            f"gallery: {g['wall_s']:.1f}s for {len(pages)} pages, peak RSS {mem.peak / 2**20:.0f} MiB"
+        )
+
+        load["multi"] = [os.getloadavg()[0]]
+        multi = shot_scraper_multi(urls, tmp / "ss-multi", env, ss_args)
+        load["multi"].append(os.getloadavg()[0])
+        print(f"shot-scraper multi: {multi:.1f}s")
+
+        shot = None
+        if not args.skip_shot:
+            load["shot"] = [os.getloadavg()[0]]
+            shot = shot_scraper_shots(urls, tmp / "ss-shot", env, ss_args)
+            load["shot"].append(os.getloadavg()[0])
+            print(f"shot-scraper shot: {shot['wall_s']:.1f}s ({len(shot['failed'])} failed)")
+        server.shutdown()
+
+    n = len(pages)
+    obs = g["observations"]
+    per_page = g["wall_s"] / n
+    modes: dict[str, int] = {}
+    for o in obs.values():
+        modes[o.get("mode", "?")] = modes.get(o.get("mode", "?"), 0) + 1
+    statuses: dict[str, int] = {}
+    for o in obs.values():
+        statuses[o.get("status", "?")] = statuses.get(o.get("status", "?"), 0) + 1
+    result = {
+        "machine": info,
+        "pages": n,
+        "heavy_pages": len(heavy),
+        "concurrency": args.concurrency,
+        "gallery": {
+            "wall_s": round(g["wall_s"], 2),
+            "per_page_s": round(per_page, 3),
+            "pages_per_min": round(60 / per_page, 1),
+            "browser_start_s": round(g["browser_start_s"], 2),
+            "peak_rss_mib": round(mem.peak / 2**20),
+            "peak_rss_processes": mem.peak_procs,
+            "modes": modes,
+            "statuses": statuses,
+            "median_page_real_s": sorted(o["real_time_s"] for o in obs.values())[n // 2],
+        },
+        "shot_scraper_multi": {
+            "wall_s": round(multi, 2),
+            "per_page_s": round(multi / n, 3),
+            "pages_per_min": round(60 * n / multi, 1),
+        },
+        "ratio_vs_multi": round(g["wall_s"] / multi, 3),
+        "loadavg_1min_before_after": load,
+        "heavy": {
+            name: {
+                "real_s": obs[name]["real_time_s"],
+                "mode": obs[name]["mode"],
+                "status": obs[name]["status"],
+                "virtual_s": obs[name]["virtual_time_s"],
+                "real_time_equivalent_s": 5.0,
+                **g["heavy_every_frame"].get(name, {}),
+            }
+            for name in heavy
+        },
+    }
+    for h in result["heavy"].values():
+        if "run_for_1s_real_s" in h:
+            h["every_frame_5s_estimate_s"] = round(5 * h["run_for_1s_real_s"], 2)
+    if shot is not None:
+        result["shot_scraper_shot"] = {
+            "wall_s": round(shot["wall_s"], 2),
+            "per_page_s": round(shot["wall_s"] / n, 3),
+            "pages_per_min": round(60 * n / shot["wall_s"], 1),
+            "failed": shot["failed"],
+        }
+        result["ratio_vs_shot"] = round(g["wall_s"] / shot["wall_s"], 3)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
