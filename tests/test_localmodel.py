@@ -1,0 +1,42 @@
+"""The local model lane helper: GGUF discovery and the server command, without the model."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from gallery import localmodel
+from gallery.config import load_config
+from gallery.errors import UsageError
+
+
+def test_gguf_path_comes_from_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    gguf = tmp_path / "gemma-3-270m-q4_k_m.gguf"
+    fake = types.ModuleType(localmodel.PACKAGE)
+    fake.assemble = lambda: str(gguf)  # the package joins its chunks and returns the path
+    monkeypatch.setitem(sys.modules, localmodel.PACKAGE, fake)
+    assert localmodel.gguf_path() == gguf
+
+
+def test_gguf_path_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, localmodel.PACKAGE, None)  # import fails
+    with pytest.raises(UsageError, match=r"\.\[local\]"):
+        localmodel.gguf_path()
+
+
+def test_server_serves_where_the_lane_points(root: Path) -> None:
+    """gallery.toml's lane, the server command and the cache key agree on URL and name."""
+    argv = localmodel.server_argv(Path("/m/x.gguf"), ["--n_threads", "2"])
+    assert argv[1:4] == ["-m", "llama_cpp.server", "--model"]
+    opts = dict(zip(argv[3::2], argv[4::2], strict=False))
+    assert opts["--model"] == "/m/x.gguf"
+    assert opts["--host"] == "127.0.0.1"
+    assert opts["--n_threads"] == "2"
+    lane = load_config(root / "gallery.toml").models["gemma3-270m"]
+    assert lane.base_url == f"http://{opts['--host']}:{opts['--port']}/v1"
+    assert lane.model == opts["--model_alias"]
+    assert lane.api == "completions" and lane.api_key_env is None
+    assert lane.params["max_tokens"] < localmodel.N_CTX - 512  # room for the prompt
