@@ -253,6 +253,10 @@ def _diff_shots(
 ) -> list[ShotDiff]:
     """Compare the timed screenshots by name; write a diff image for each changed one."""
     a, b = _shots(base), _shots(head)
+    if not a:
+        # A base without screenshots (a committed baseline keeps only verdicts, or
+        # its page never ran): nothing to compare pixels with, and no change to report.
+        return []
     result = []
     for name in sorted(a.keys() | b.keys()):
         if name not in b or name not in a:

@@ -10,6 +10,7 @@ cost *incomplete* rather than invented.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,23 @@ class ModelSpec:
     @property
     def is_reference(self) -> bool:
         return self.provider == "reference"
+
+    @property
+    def open_fence(self) -> str:
+        """The code fence a completion template leaves open (``"```html"``), else "".
+
+        A base model's template may end by opening the answer's code block, so
+        that the model's continuation *is* the block's contents: extraction
+        reads the reply as that block (see ``replies.finish_record``).
+        """
+        if self.api != "completions" or not self.prompt_template:
+            return ""
+        template = self.prompt_template
+        fences = re.findall(r"^[ \t]*(```+|~~~+)[ \t]*([\w+-]*)[ \t]*$", template, re.M)
+        if len(fences) % 2 == 0 or not template.endswith("\n"):
+            return ""
+        mark, lang = fences[-1]
+        return f"{mark}{lang}"
 
     @property
     def display(self) -> str:

@@ -358,7 +358,7 @@ def run_totals(run: Run, wall_s: float) -> dict[str, Any]:
 
 async def _produce_all(plan: Plan, run: Run, generator: Generator, reporter: Reporter, lanes):
     def store(job: Job, record: dict[str, Any]) -> None:
-        art = finish_record(record)
+        art = finish_record(record, open_fence=job.spec.open_fence)
         data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
 
         def fill(tmp):

@@ -9,6 +9,15 @@ index=)``, so ``-m`` and ``-k`` select as usual. Without explicit test paths,
 ``--gallery`` runs only these items (the project's own ``testpaths`` are not
 collected).
 
+When a baseline is recorded (``gallery baseline set``, ``outputs/baseline.json``)
+the items guard against regressions, as ``gallery compare`` does: an item
+fails when a required check that passed in the baseline's same sample fails
+now (or the sample has no verdict any more); a sample that fails as it failed
+in the baseline is reported as xfail, so a lane of pages a model got wrong does
+not keep CI red. Samples the baseline does not have are judged on their own.
+``--gallery-baseline RUN`` names another baseline, ``--gallery-baseline none``
+judges every sample on its own.
+
 ``--gallery-rerender`` runs each page again in Chromium instead of trusting the
 stored verdict, and fails an item when a required check that passed in the run
 no longer passes: that is what a Chromium upgrade, a library change or a
@@ -40,6 +49,7 @@ import pytest
 
 _RENDERER = pytest.StashKey["_BackgroundRenderer | None"]()
 _CATALOGUE = pytest.StashKey[dict]()
+_BASELINE = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -52,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="Re-render each page in Chromium and fail when a check that passed no longer does.",
+    )
+    group.addoption(
+        "--gallery-baseline",
+        metavar="RUN",
+        default=None,
+        help="Fail only on regressions against this run (default: the recorded baseline, "
+        "if any; 'none': judge every sample on its own).",
     )
     group.addoption(
         "--gallery-out",
@@ -106,11 +123,41 @@ def pytest_collection_modifyitems(
         run = Store(config.getoption("--gallery-out")).open_run(config.getoption("--gallery"))
     except GalleryError as exc:
         raise pytest.UsageError(f"--gallery: {exc.message}") from None
+    baseline = _baseline(config, run)
     collector = GalleryRun.from_parent(
-        session, name="gallery", nodeid="gallery", path=run.path, run=run
+        session, name="gallery", nodeid="gallery", path=run.path, run=run, baseline=baseline
     )
     # through genitems, so the items are counted and reported like collected ones
     items.extend(session.genitems(collector))
+
+
+def _baseline(config: pytest.Config, run: Any) -> Any:
+    """The run to judge against: ``--gallery-baseline``, else the recorded one, else None."""
+    from .compare import read_baseline
+    from .errors import GalleryError
+    from .store import Store
+
+    choice = config.getoption("--gallery-baseline")
+    store = Store(config.getoption("--gallery-out"))
+    try:
+        if choice is None:
+            base = read_baseline(store)
+        elif choice.lower() == "none":
+            base = None
+        else:
+            base = store.open_run(choice)
+    except GalleryError as exc:
+        raise pytest.UsageError(f"--gallery-baseline: {exc.message}") from None
+    if base is not None and base.path.resolve() == run.path.resolve():
+        return None  # the baseline itself: nothing to compare it with
+    return base
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    if not _active(config):
+        return None
+    base = config.stash.get(_BASELINE, None)
+    return f"gallery: regressions against baseline {base.id}" if base is not None else None
 
 
 class SampleFailed(Exception):
@@ -120,9 +167,11 @@ class SampleFailed(Exception):
 class GalleryRun(pytest.Collector):
     """The run: one ``GallerySample`` per stored sample."""
 
-    def __init__(self, *, run: Any, **kwargs: Any):
+    def __init__(self, *, run: Any, baseline: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.run = run
+        self.baseline = baseline
+        self.config.stash[_BASELINE] = baseline
 
     def collect(self) -> list[GallerySample]:
         items = []
@@ -132,8 +181,11 @@ class GalleryRun(pytest.Collector):
                 self.config.addinivalue_line(
                     "markers", f"{marker_name(kind, name)}: gallery samples of {kind} {name}"
                 )
+            base = None
+            if self.baseline is not None and self.baseline.has_sample(k):
+                base = self.baseline.sample(k)
             item = GallerySample.from_parent(
-                self, name=k.label, callobj=_sample_test, sample=sample
+                self, name=k.label, callobj=_sample_test, sample=sample, base=base
             )
             item.add_marker(pytest.mark.gallery(prompt=k.prompt, model=k.model, index=k.index))
             item.add_marker(marker_name("prompt", k.prompt))
@@ -147,19 +199,22 @@ def _sample_test(request: pytest.FixtureRequest) -> None:
     request.node.check(request)
 
 
-def _failed(verdict: dict[str, Any]) -> list[str]:
+def _failed_checks(verdict: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        f"{c.get('name')}: {c.get('detail') or 'failed'}"
-        for c in verdict.get("checks") or []
-        if c.get("required", True) and not c.get("passed")
+        c for c in verdict.get("checks") or [] if c.get("required", True) and not c.get("passed")
     ]
+
+
+def _failed(verdict: dict[str, Any]) -> list[str]:
+    return [f"{c.get('name')}: {c.get('detail') or 'failed'}" for c in _failed_checks(verdict)]
 
 
 class GallerySample(pytest.Function):
     """One stored sample, run as a pytest ``Function`` so fixtures work as usual."""
 
-    def __init__(self, *, sample: Any, **kwargs: Any):
+    def __init__(self, *, sample: Any, base: Any = None, **kwargs: Any):
         self.sample = sample
+        self.base = base  # the baseline's same sample, when judged against one
         super().__init__(**kwargs)
 
     def check(self, request: pytest.FixtureRequest) -> None:
@@ -167,11 +222,27 @@ class GallerySample(pytest.Function):
             self._rerender(request)
             return
         verdict = self.sample.verdict
+        before = (self.base.verdict if self.base is not None else None) or None
         if verdict is None:
             raise SampleFailed("not judged: no verdict.json (run `gallery render` first)")
-        if not verdict.get("passed"):
-            reasons = _failed(verdict) or ["no required check passed"]
+        if verdict.get("passed"):
+            return
+        reasons = _failed(verdict) or ["no required check passed"]
+        if before is None:
             raise SampleFailed("failed checks:\n" + "\n".join(f"  {r}" for r in reasons))
+        was = {c.get("name"): c for c in before.get("checks") or []}
+        lost = [
+            r
+            for r, c in zip(_failed(verdict), _failed_checks(verdict), strict=True)
+            if (was.get(c.get("name")) or {}).get("passed")
+        ]
+        if lost:
+            base_id = self.base.run.id
+            raise SampleFailed(
+                f"regressed against baseline {base_id} (passed there, fails now):\n"
+                + "\n".join(f"  {r}" for r in lost)
+            )
+        pytest.xfail("fails as in the baseline: " + "; ".join(reasons))
 
     def _rerender(self, request: pytest.FixtureRequest) -> None:
         from .checks import judge

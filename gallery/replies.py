@@ -115,15 +115,25 @@ def replay_record(job: Job, request: dict, h: str, entry: dict[str, Any]) -> dic
     return record
 
 
-def finish_record(record: dict[str, Any]) -> Artifact | None:
+def finish_record(record: dict[str, Any], *, open_fence: str = "") -> Artifact | None:
     """Extract the page from an answered record and set status/truncated/extract.
+
+    ``open_fence`` is the code fence the request's prompt left open (a completion
+    template for a base model, ``ModelSpec.open_fence``): the reply continues
+    inside it, so it is read as that block, closed where the model stopped.
+    ``text`` stays exactly what the model wrote.
 
     Returns the artifact to write beside ``reply.json`` (None for a failed call).
     """
     if record["status"] == "failed":
         record["truncated"] = bool(record["text"])
         return None
-    art = extract(record["text"] or "", finish_reason=record["finish_reason"])
+    text = record["text"] or ""
+    if open_fence:
+        mark = open_fence[: len(open_fence) - len(open_fence.lstrip("`~"))]
+        closed = record["finish_reason"] != "length"
+        text = f"{open_fence}\n{text}" + (f"\n{mark}\n" if closed else "")
+    art = extract(text, finish_reason=record["finish_reason"])
     record["status"] = "ok" if art.status == "ok" else "no-artifact"
     record["truncated"] = bool(art.truncated or record["finish_reason"] == "length")
     record["extract"] = {

@@ -118,6 +118,22 @@ def test_identical_runs_exit_0_with_zero_visual_difference(
     assert "ok: 0 regression(s)" in result.output
 
 
+def test_a_baseline_kept_without_screenshots_compares_verdicts_only(
+    pair: tuple[Run, Run],
+) -> None:
+    """The committed baseline keeps verdicts, not images: no pixels to compare, no
+    visual change reported; verdict regressions are still found."""
+    import shutil
+
+    base, head = pair
+    for shots in base.path.glob("*/*/*/shots"):
+        shutil.rmtree(shots)
+    write_sample(head, "hexagon/model-a/1", {**OK, "canvas": False})
+    c = compare_runs(base, head)
+    assert c.visual_changes == [] and all(d.shots == [] for d in c.samples)
+    assert [(s.key.label, ch.name) for s, ch in c.regressions] == [("hexagon/model-a/1", "canvas")]
+
+
 def test_regression_exit_1_names_sample_and_check(tmp_path: Path, pair: tuple[Run, Run]) -> None:
     base, head = pair
     write_sample(head, "hexagon/model-a/1", {**OK, "clean-console": False})

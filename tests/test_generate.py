@@ -93,6 +93,13 @@ model = "base-model"
 api = "completions"
 prompt_template = "<|user|>{{prompt}}<|end|>{{not a field}}<|assistant|>"
 
+[models.fenced]
+base_url = "{url}"
+model = "base-model"
+api = "completions"
+prompt_template = "Request: {{prompt}}\\nAnswer:\\n```html\\n"
+params = {{ stop = ["```"] }}
+
 [models.limited]
 base_url = "{url}"
 model = "limited-model"
@@ -236,6 +243,27 @@ def test_completions_api_with_template(gen, llm_server) -> None:
     r = reply(result, "base", "comp")
     assert r["api"] == "completions" and r["status"] == "ok"
     assert (result.run.path / "base/comp/1/artifact/index.html").is_file()
+
+
+def test_completion_continuing_an_open_fence_is_read_as_that_block(gen, llm_server) -> None:
+    """A base model's template opens the answer's ```html block; the model writes
+    its contents (no fence of its own) and stops at the closing one."""
+    page = (
+        "<!DOCTYPE html><html><body><canvas id=c></canvas><script>c.width=9</script></body></html>"
+    )
+    llm_server.on("fence", text=page)
+    llm_server.on("prose", text="A hexagon is a shape with six sides.")
+    result = gen({"fence": "Draw a fence.", "prose": "Draw prose."}, models=["fenced"])
+    assert llm_server.received[0].body["prompt"].endswith("Answer:\n```html\n")
+    r = reply(result, "fence", "fenced")
+    assert r["text"] == page  # stored as the model wrote it
+    assert r["status"] == "ok" and r["extract"]["files"] == ["index.html"]
+    assert (result.run.path / "fence/fenced/1/artifact/index.html").read_text().strip() == page
+    # whatever it wrote inside the html block is the page, however poor
+    assert reply(result, "prose", "fenced")["status"] == "ok"
+    # the same reply from a chat model (no open fence) is prose, not a page
+    llm_server.on("prose", text="A hexagon is a shape with six sides.")
+    assert reply(gen({"prose": "Draw prose."}), "prose")["status"] == "no-artifact"
 
 
 def test_finish_reason_length_is_truncated(gen, llm_server) -> None:

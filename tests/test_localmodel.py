@@ -40,3 +40,28 @@ def test_server_serves_where_the_lane_points(root: Path) -> None:
     assert lane.model == opts["--model_alias"]
     assert lane.api == "completions" and lane.api_key_env is None
     assert lane.params["max_tokens"] < localmodel.N_CTX - 512  # room for the prompt
+
+
+@pytest.mark.parametrize(
+    ("template", "fence"),
+    [
+        ("Request: {prompt}\n\n```html\n", "```html"),
+        ("{prompt}\n~~~~js\n", "~~~~js"),
+        ("{prompt}\n```html\n<p>x</p>\n```\nAnswer:\n", ""),  # closed again
+        ("```html\n{prompt}\n```\n", ""),  # the fence is around the prompt
+        ("<|user|>{prompt}<|assistant|>", ""),
+        ("{prompt}\n```html", ""),  # no newline: the model would write the language
+    ],
+)
+def test_open_fence_of_a_completion_template(template: str, fence: str) -> None:
+    from gallery.config import ModelSpec
+
+    spec = ModelSpec("m", "http://x/v1", "m", api="completions", prompt_template=template)
+    assert spec.open_fence == fence
+    assert ModelSpec("m", "http://x/v1", "m", prompt_template=template).open_fence == ""
+
+
+def test_the_gemma_lane_continues_an_html_block(root: Path) -> None:
+    lane = load_config(root / "gallery.toml").models["gemma3-270m"]
+    assert lane.open_fence == "```html"
+    assert "```" in lane.params["stop"]

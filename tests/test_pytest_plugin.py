@@ -61,6 +61,51 @@ def test_each_sample_is_an_item_failing_with_its_reasons(
     assert "Traceback" not in result.stdout.str()
 
 
+def test_against_the_recorded_baseline_only_regressions_fail(
+    pytester: pytest.Pytester, run: Run
+) -> None:
+    """With a baseline recorded, a sample failing as it failed there is xfail; one that
+    lost a check it passed there fails, naming it; a sample the baseline lacks is
+    judged on its own; ``--gallery-baseline none`` judges every sample on its own."""
+    from gallery.compare import set_baseline
+    from gallery.store import Store
+
+    head = new_run(pytester.path / "outputs", "r2", "2025-01-02T00:00:00+00:00")
+    write_sample(head, "hexagon/model-a/1", {**OK, "canvas": False})  # regressed
+    write_sample(head, "hexagon/model-a/2", {**OK, "runs": False, "canvas": False})  # as before
+    write_sample(head, "hexagon/model.b/1", OK)
+    write_sample(head, "landing/model-a/1", OK)  # not judged in the baseline: on its own
+    write_sample(head, "landing/model-a/2", {**OK, "runs": False})  # new and failing
+    set_baseline(Store(pytester.path / "outputs"), run)
+
+    result = gallery_pytest(pytester, "--gallery", "latest", "-v", "-rx")
+    result.assert_outcomes(passed=2, failed=2, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "gallery: regressions against baseline r1",
+            "gallery::hexagon/model-a/1 FAILED*",
+            "gallery::hexagon/model-a/2 XFAIL*",
+            "gallery::hexagon/model.b/1 PASSED*",
+            "gallery::landing/model-a/1 PASSED*",
+            "gallery::landing/model-a/2 FAILED*",
+            "hexagon/model-a/1 (*):",
+            "regressed against baseline r1 (passed there, fails now):",
+            "  canvas: canvas broke*",
+            "landing/model-a/2 (*):",
+            "failed checks:",
+            "XFAIL gallery::hexagon/model-a/2 - fails as in the baseline: runs: runs broke*",
+        ]
+    )
+    alone = gallery_pytest(pytester, "--gallery", "latest", "--gallery-baseline", "none")
+    alone.assert_outcomes(passed=2, failed=3)
+    assert "regressions against" not in alone.stdout.str()
+    # the baseline run itself is judged on its own
+    gallery_pytest(pytester, "--gallery", "r1").assert_outcomes(passed=2, failed=2)
+    bad = gallery_pytest(pytester, "--gallery", "latest", "--gallery-baseline", "nope")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--gallery-baseline: *nope*"])
+
+
 def test_run_by_path_and_by_id(pytester: pytest.Pytester, run: Run) -> None:
     gallery_pytest(pytester, "--gallery", str(run.path)).assert_outcomes(passed=2, failed=2)
     elsewhere = pytester.path / "elsewhere"
