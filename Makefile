@@ -32,6 +32,20 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The benchmarks of the README's Performance section, one script each (see
+# benchmarks/*.py); the `dev` extra brings shot-scraper and pyinstrument.
+DEV_STAMP := $(VENV)/.installed-dev
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(DEV_STAMP)
+
+bench: setup $(DEV_STAMP)
+	$(BIN)/python benchmarks/render_throughput.py --json benchmarks/results/render_throughput.json
+	$(BIN)/python benchmarks/generation_overhead.py --json benchmarks/results/generation_overhead.json
+	$(BIN)/python benchmarks/site_build.py --json benchmarks/results/site_build.json
+	$(BIN)/python benchmarks/noop_rerun.py --json benchmarks/results/noop_rerun.json
+
 # The local model lane (gemma3-270m in gallery.toml): installs the `local` extra
 # once (it compiles llama.cpp: several minutes), then serves Gemma 3 270M on
 # 127.0.0.1:8765 in the foreground. Record its replies in another shell with
