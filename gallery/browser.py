@@ -42,6 +42,7 @@ WEBGL_FLAGS = (
     "--enable-unsafe-swiftshader",
     "--ignore-gpu-blocklist",
     "--disable-accelerated-2d-canvas",
+    "--disable-gpu-compositing",
 )
 
 

@@ -15,6 +15,8 @@ from PIL import Image, ImageChops
 
 #: A pixel counts as changed when a channel moves by more than this (0-255).
 PIXEL_THRESHOLD = 24
+#: Width of the animated preview; preview frames are captured at this width.
+PREVIEW_WIDTH = 320
 
 
 def load(data: bytes | Image.Image) -> Image.Image:
@@ -88,7 +90,7 @@ def content_fraction(data: bytes | Image.Image, tolerance: int = PIXEL_THRESHOLD
     return mask.histogram()[255] / (q.width * q.height)
 
 
-def animated_webp(frames: list[bytes], width: int = 320, duration_ms: int = 400) -> bytes:
+def animated_webp(frames: list[bytes], width: int = PREVIEW_WIDTH, duration_ms: int = 400) -> bytes:
     """A small looping animated WebP from screenshots, for the gallery grid."""
     images = []
     for data in frames:

@@ -41,6 +41,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from .browser import chromium_version, find_chromium, launch_args
+from .images import PREVIEW_WIDTH
 from .prompts import InteractStep, Prompt
 
 ORIGIN = "https://sandbox.gallery.test"
@@ -81,6 +82,8 @@ MAX_CONSOLE_CALLS = 1000
 #: No single call into a page may take longer than this: a frame or a load that
 #: needs more is treated as a hang (the sample's own budget still bounds the total).
 CALL_TIMEOUT_S = 10.0
+#: A first capture that takes longer is retried (see ``_Load.screenshot``).
+CAPTURE_TIMEOUT_S = 3.0
 LOAD_TIMEOUT_S = 20.0
 #: Data memory of each Chromium process, in MB (the renderers, GPU and browser process
 #: each): far above what the V8 heap cap lets a page use, far below a machine's RAM.
@@ -510,8 +513,10 @@ class _Load:
 
     async def sync_animations(self) -> None:
         """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
-        script = "t => window.__gallery && window.__gallery.syncAnimations(t)"
-        await self.call(self.page.evaluate(script, self.vt), "animation sync")
+        # Straight through CDP (one round trip, nothing to serialise back): it runs
+        # at every stop of both loads, so Playwright's evaluate machinery adds up.
+        script = f"window.__gallery && window.__gallery.syncAnimations({int(self.vt)})"
+        await self.call(self.cdp.send("Runtime.evaluate", {"expression": script}), "animation sync")
 
     async def screenshot(self, *, jpeg: bool = False) -> bytes:
         """A PNG (timed shots) or JPEG (preview frames) of the viewport.
@@ -524,19 +529,54 @@ class _Load:
 
         Chromium now and then answers "Unable to capture screenshot" for a
         healthy page (seen under load); that is retried, anything else is not.
+        And now and then a capture of a still page waits for a compositor frame
+        that never comes: when the page's main thread still answers, a short
+        screencast wakes the compositor and the capture is asked for again.
         """
-        params: dict[str, Any] = {"format": "jpeg", "quality": 70} if jpeg else {"format": "png"}
+        w, h = self.prompt.render.viewport
+        params: dict[str, Any] = (
+            # Preview frames at the preview's own width: Chromium scales while it
+            # composites, so a quarter of the pixels are read back and encoded.
+            {
+                "format": "jpeg",
+                "quality": 70,
+                "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": PREVIEW_WIDTH / w},
+            }
+            if jpeg
+            # zlib's fastest level: the same pixels in half the time, files ~2x larger
+            else {"format": "png", "optimizeForSpeed": True}
+        )
         for attempt in range(3):
             try:
+                limit = CAPTURE_TIMEOUT_S if attempt == 0 else CALL_TIMEOUT_S
                 reply = await self.call(
-                    self.cdp.send("Page.captureScreenshot", params), "screenshot"
+                    self.cdp.send("Page.captureScreenshot", params), "screenshot", limit
                 )
                 return base64.b64decode(reply["data"])
+            except Hung:
+                if attempt == 2 or not await self._wake_compositor():
+                    raise
             except PlaywrightError as exc:
                 if "Unable to capture screenshot" not in str(exc) or attempt == 2:
                     raise
                 await asyncio.sleep(0.05)
         raise AssertionError("unreachable")
+
+    async def _wake_compositor(self) -> bool:
+        """After a capture timed out: False when the page itself is stuck (a
+        loop), else start and stop a screencast, which makes the compositor draw."""
+        try:
+            await self.call(self.cdp.send("Runtime.evaluate", {"expression": "1"}), "ping", 1.0)
+            await self.call(
+                self.cdp.send("Page.startScreencast", {"format": "jpeg", "maxWidth": 64}),
+                "screencast",
+                1.0,
+            )
+            await asyncio.sleep(0.25)
+            await self.call(self.cdp.send("Page.stopScreencast"), "screencast", 1.0)
+        except (Hung, PlaywrightError):
+            return False
+        return True
 
     async def send(self, step: InteractStep, phase: str) -> None:
         kb, mouse = self.page.keyboard, self.page.mouse
