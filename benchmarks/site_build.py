@@ -12,12 +12,17 @@ reference pages (``reference``, 14-28 KB, the size of real model-written pages)
 with the sample's key written into it.
 
 Timed, each in a fresh process state as far as the builder is concerned (the
-only state kept between builds is what ``build_site`` itself keeps in the site
-folder):
+only state kept between builds is what ``build_site`` keeps in the site folder
+and the store's highlight cache):
 
+0. for reference, a full build with nothing highlighted yet (pygments runs on
+   every page during the build, as for samples rendered by an older gallery),
+   then the highlighting that ``gallery render`` does as it renders each page
+   (``highlight.warm``), timed on its own;
 1. full build into an empty folder;
 2. rebuild with nothing changed;
-3. rebuild after one sample changed (its verdict flipped and its page edited).
+3. rebuild after one sample changed (its verdict flipped and its page edited;
+   not rendered again, so the build highlights that page itself).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gallery.config import load_config  # noqa: E402
+from gallery.highlight import cache_for_run, warm  # noqa: E402
 from gallery.prompts import load_catalogue  # noqa: E402
 from gallery.site import build_site  # noqa: E402
 from gallery.store import SampleKey, Store  # noqa: E402
@@ -189,6 +195,22 @@ def main() -> None:
         t0 = time.perf_counter()
         run, catalogue, config, n = make_gallery(base, args.samples, args.page_size)
         print(f"{n} synthetic samples written in {time.perf_counter() - t0:.1f}s")
+        # With nothing highlighted yet (samples rendered by an older gallery, or
+        # imported as rendered): the build runs pygments on every page itself.
+        cold, _ = timed(
+            "full build, cold highlighting",
+            lambda: build_site(
+                run, catalogue, config, base / "site-cold", highlight_cache=base / "cold-cache"
+            ),
+        )
+        # What the render stage does as each page is rendered (beside Chromium's work).
+        t0 = time.perf_counter()
+        for s in run.samples():
+            warm(s.path, s.reply, cache_for_run(run))
+        warming = time.perf_counter() - t0
+        print(
+            f"{'highlighting at render time':28} {warming:7.2f}s  ({warming / n * 1000:.1f} ms a sample)"
+        )
         site = base / "site"
         full, rep_full = timed("full build", lambda: build_site(run, catalogue, config, site))
         noop, rep_noop = timed(
@@ -210,6 +232,9 @@ def main() -> None:
         "page_size": args.page_size,
         "site_files": files,
         "full_build_s": round(full, 3),
+        "full_build_cold_highlighting_s": round(cold, 3),
+        "highlighting_at_render_s": round(warming, 3),
+        "highlighting_per_sample_ms": round(warming / n * 1000, 1),
         "noop_rebuild_s": round(noop, 3),
         "one_changed_rebuild_s": round(one, 3),
         "one_changed_written": rep_one.written,

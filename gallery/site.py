@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -31,14 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import TextLexer, get_lexer_for_filename
-from pygments.util import ClassNotFound
 
 from .config import Config
 from .errors import UsageError
+from .highlight import Highlighter, cache_for_run, highlight_source, source_files
 from .prompts import Prompt
 from .site_data import SOURCES_DIR, SampleView, SiteData, baseline_changes, collect
 from .store import Run
@@ -48,9 +44,6 @@ from .store import Run
 ARTIFACT_CSP = "sandbox allow-scripts"
 _ARTIFACT_PATH = re.compile(r"^/s/[^/]+/[^/]+/[^/]+/artifact/")
 STATIC_FILES = ("style.css", "app.js", "favicon.svg")
-MAX_HIGHLIGHT = 400_000  # characters; longer files are shown plain
-TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".mjs", ".json", ".svg", ".txt", ".glsl", ".frag",
-                 ".vert", ".md", ".xml", ".csv", ".ts", ".wgsl"}  # fmt: skip
 PYGMENTS_LIGHT, PYGMENTS_DARK = "default", "github-dark"
 
 
@@ -243,143 +236,14 @@ class _Writer:
 # --- source files -------------------------------------------------------------
 
 
-def _highlight(name: str, text: str) -> Markup:
-    try:
-        lexer = get_lexer_for_filename(name, stripnl=False)
-    except ClassNotFound:
-        lexer = TextLexer(stripnl=False)
-    if len(text) > MAX_HIGHLIGHT:
-        lexer = TextLexer(stripnl=False)
-    return Markup(highlight(text, lexer, HtmlFormatter(cssclass="hl", wrapcode=True)))
-
-
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
-def _highlight_html(item: tuple[str, str]) -> str:
-    """``_highlight`` for a worker process (plain str crosses the process boundary)."""
-    return str(_highlight(*item))
-
-
-class _Highlighter:
-    """``_highlight`` with its output kept in ``<site>/.gallery/highlight/`` by content.
-
-    Pygments is most of a site build's time (about 1 MB of source a second), and
-    the highlighted HTML of a file depends only on its name and text: a rebuild,
-    or the build of a new run whose pages did not change, reads it back. A cold
-    build with many files highlights them in worker processes first (``prepare``).
-    """
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.memo: dict[str, str] = {}
-        self.used: set[str] = set()
-
-    @staticmethod
-    def key(name: str, text: str) -> str:
-        h = hashlib.sha256(f"{name}\0{len(text)}\0".encode())
-        h.update(text.encode("utf-8", "surrogatepass"))
-        return h.hexdigest()[:32]
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.html"
-
-    def _cached(self, key: str) -> str | None:
-        if key not in self.memo:
-            try:
-                self.memo[key] = self._path(key).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                return None
-        return self.memo[key]
-
-    def _store(self, key: str, html: str) -> None:
-        self.memo[key] = html
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(html, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # no cache, same page
-
-    def __call__(self, name: str, text: str) -> Markup:
-        key = self.key(name, text)
-        self.used.add(key)
-        html = self._cached(key)
-        if html is None:
-            html = str(_highlight(name, text))
-            self._store(key, html)
-        return Markup(html)
-
-    def prepare(self, items: list[tuple[str, str]]) -> None:
-        """Highlight the files not cached yet, in parallel when there are many."""
-        todo = {}
-        for name, text in items:
-            key = self.key(name, text)
-            if key not in todo and self._cached(key) is None:
-                todo[key] = (name, text)
-        workers = min(os.cpu_count() or 1, 8)
-        if len(todo) < PARALLEL_HIGHLIGHT or workers < 2:
-            return  # highlighted one by one as the pages are made
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # fork is quick, but only safe while this process runs no other thread
-        forkable = "fork" in multiprocessing.get_all_start_methods()
-        method = "fork" if forkable and threading.active_count() == 1 else "spawn"
-        ctx = multiprocessing.get_context(method)
-        keys, items = list(todo), list(todo.values())
-        try:
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                results = pool.map(_highlight_html, items, chunksize=16)
-                for key, html in zip(keys, results, strict=True):
-                    self._store(key, html)
-        except (OSError, RuntimeError):
-            return  # no worker processes here: one by one it is
-
-    def prune(self, keep: set[str]) -> None:
-        """Remove cached files no page of the site refers to any more."""
-        if not self.root.is_dir():
-            return
-        for f in self.root.glob("*/*.html"):
-            if f.stem not in keep:
-                f.unlink(missing_ok=True)
-
-
-def _source_files(view: SampleView) -> list[tuple[str, str, bool]]:
-    """The sample's source files as (name, text, is_extra), page entry first."""
-    art = view.path / "artifact"
-    out = []
-    if art.is_dir():
-        for f in sorted(art.rglob("*"), key=lambda p: (p.name != "index.html", str(p))):
-            rel = f.relative_to(art).as_posix()
-            is_extra = rel.startswith(f"{SOURCES_DIR}/")
-            if not f.is_file() or not (is_extra or f.suffix.lower() in TEXT_SUFFIXES):
-                continue
-            text = _read_text(f)
-            if text is None:
-                continue
-            out.append((rel.removeprefix(f"{SOURCES_DIR}/"), text, is_extra))
-    if not any(extra for _, _, extra in out):
-        listed = (view.reply.get("extract") or {}).get("sources")
-        if isinstance(listed, dict):
-            out += [(n, t, True) for n, t in listed.items() if isinstance(t, str)]
-    return out
-
-
 def _sources(
     view: SampleView, hl: Any = None, files: list[tuple[str, str, bool]] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(page files, other sources) as [{name, html, size}], page entry first."""
-    hl = hl or _highlight
+    hl = hl or highlight_source
     web: list[dict[str, Any]] = []
     extra: list[dict[str, Any]] = []
-    for name, text, is_extra in _source_files(view) if files is None else files:
+    for name, text, is_extra in source_files(view.path, view.reply) if files is None else files:
         (extra if is_extra else web).append(
             {"name": name, "html": hl(name, text), "size": len(text)}
         )
@@ -447,10 +311,9 @@ def _sample_page(
 
 # --- incremental state ------------------------------------------------------------
 
-#: Inside the site: the build state and the highlight cache (no page links to them).
+#: Inside the site: the build state, and the highlight cache of a run outside a store
+#: (no page links to them).
 STATE_DIR = ".gallery"
-#: A cold build highlights in worker processes when at least this many files need it.
-PARALLEL_HIGHLIGHT = 64
 
 
 @functools.cache
@@ -560,8 +423,13 @@ def build_site(
     *,
     baseline: Run | None = None,
     compare: dict | None = None,
+    highlight_cache: Path | None = None,
 ) -> BuildReport:
-    """Build (or refresh) the static site for ``run`` in ``dest``; returns what changed."""
+    """Build (or refresh) the static site for ``run`` in ``dest``; returns what changed.
+
+    Highlighted sources come from ``highlight_cache``, by default the store's
+    shared cache (which rendering fills), else the site's own (see highlight.py).
+    """
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -583,7 +451,8 @@ def build_site(
     # Sample pages: only those whose inputs changed are made again (see _fingerprint).
     before = _load_state(dest)
     state: dict[str, Any] = {}
-    hl = _Highlighter(dest / STATE_DIR / "highlight")
+    own_cache = dest / STATE_DIR / "highlight"
+    hl = Highlighter(highlight_cache or cache_for_run(run) or own_cache)
     stale: list[tuple[int, str, list[tuple[str, str, bool]]]] = []
     for i, view in enumerate(data.samples):
         rel = view.url + "index.html"
@@ -597,7 +466,7 @@ def build_site(
             w.report.unchanged += 1
             state[rel] = old
             continue
-        stale.append((i, fp, _source_files(view)))
+        stale.append((i, fp, source_files(view.path, view.reply)))
     hl.prepare([(name, text) for _, _, files in stale for name, text, _ in files])
     for i, fp, files in stale:
         view = data.samples[i]
@@ -605,7 +474,9 @@ def build_site(
         _sample_page(w, data, i, prompts[view.key.prompt], hl, files)
         state[view.url + "index.html"] = {"fp": fp, "hl": sorted(hl.used)}
     _save_state(dest, state)
-    hl.prune({k for entry in state.values() for k in entry.get("hl", ())})
+    # The site's own cache keeps what its pages use; a shared one is left alone.
+    keep = {k for entry in state.values() for k in entry.get("hl", ())}
+    Highlighter(own_cache).prune(keep if hl.root == own_cache else set())
     w.prune("s", "p", "static")
     return w.report
 

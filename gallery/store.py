@@ -154,6 +154,13 @@ class Run:
     def manifest_path(self) -> Path:
         return self.path / "run.json"
 
+    @property
+    def cache_dir(self) -> Path | None:
+        """``<out>/cache`` of the store the run lies in (None for a run elsewhere)."""
+        if self.path.parent.name != "runs":
+            return None
+        return self.path.parent.parent / "cache"
+
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.is_file():
             return {}

@@ -78,9 +78,7 @@ class RenderIndex:
     @classmethod
     def for_run(cls, run: Run) -> RenderIndex | None:
         """The index beside the run's store (``<out>/cache/renders``), when it is in one."""
-        if run.path.parent.name != "runs":
-            return None
-        return cls(run.path.parent.parent / "cache" / "renders")
+        return None if run.cache_dir is None else cls(run.cache_dir / "renders")
 
     def _entry(self, rhash: str) -> Path:
         return self.root / rhash[:2] / rhash
@@ -153,7 +151,9 @@ async def _render_all(
     concurrency: int,
     libs: Any,
     on_done: Callable[[Sample, dict[str, Any]], None],
+    highlight_cache: Path | None = None,
 ) -> None:
+    from .highlight import warm
     from .render import Renderer
 
     async with Renderer(chromium=chromium, libs=libs) as renderer:
@@ -178,6 +178,10 @@ async def _render_all(
             for name, data in result.shots.items():
                 (shots_tmp / name).write_bytes(data)
             sample.write_render(files, shots_dir=shots_tmp)
+            if highlight_cache is not None:
+                # The site shows the source highlighted: done once here, beside the
+                # browser's work, so that site builds only read it back.
+                await asyncio.to_thread(warm, sample.path, sample.reply, highlight_cache)
             on_done(sample, verdict)
 
         await asyncio.gather(*(one(s, p, h) for s, p, h in samples))
@@ -200,6 +204,7 @@ def render_run(
 ) -> RenderSummary:
     """Render and judge every sample of ``run`` that needs it."""
     from .browser import chromium_version, find_chromium
+    from .highlight import cache_for_run
     from .libs import LibCache
 
     if concurrency < 1:
@@ -262,6 +267,7 @@ def render_run(
                 concurrency=concurrency,
                 libs=libs or LibCache(),
                 on_done=done,
+                highlight_cache=cache_for_run(run),
             )
         )
     run.update_manifest(rendered_at=utcnow(), chromium=version)

@@ -412,6 +412,11 @@ def test_breaking_a_page_fails_compare_and_reverting_passes(tmp_path: Path) -> N
     )
     render_run(first, catalogue)
     assert first.sample(SampleKey("tiny", "reference", 1)).verdict["passed"]
+    # rendering also highlighted the page for the site, into the store's shared cache
+    from gallery.highlight import Highlighter
+
+    key = Highlighter.key("index.html", PAGE)
+    assert (store.out / "cache" / "highlight" / key[:2] / f"{key}.html").is_file()
 
     broken = rendered_copy(first, store, "broken", 2, BROKEN, catalogue)
     result = invoke(tmp_path, "first", "broken")

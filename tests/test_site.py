@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from gallery import highlight
 from gallery.cli import cli
 from gallery.config import load_config
 from gallery.prompts import load_catalogue
@@ -604,6 +605,31 @@ def test_incremental_rebuild(tmp_path: Path) -> None:
     assert gone.removed >= 5  # page, 2 artifact files, 3 shots, preview
     assert "s/clock/model-b/1/index.html" in gone.written  # its "previous" link moved
     assert build_site(run, catalogue, config, site).written == []
+
+
+def test_highlighting_is_read_from_the_shared_cache(tmp_path: Path, monkeypatch) -> None:
+    """Rendering highlights each page into ``<out>/cache/highlight``; a build of a
+    run in that store then runs no pygments at all, into any site folder."""
+    run, catalogue, config = make_run(tmp_path)
+    cache = tmp_path / "outputs" / "cache" / "highlight"
+    warmed = sum(highlight.warm(s.path, s.reply, cache) for s in run.samples())
+    assert warmed > 0
+    assert sum(highlight.warm(s.path, s.reply, cache) for s in run.samples()) == 0
+
+    def no_pygments(name: str, text: str):
+        raise AssertionError(f"highlighted {name} during the build")
+
+    monkeypatch.setattr(highlight, "highlight_source", no_pygments)
+    for site in (tmp_path / "site", tmp_path / "elsewhere"):
+        build_site(run, catalogue, config, site)
+        page = (site / "s/clock/model-a/1/index.html").read_text()
+        assert '<div class="hl">' in page and "style.css" in page
+        assert not (site / ".gallery" / "highlight").exists()
+
+    # the cache is keyed by content: an edited file is highlighted again
+    (run.path / "clock/model-a/1/artifact/style.css").write_text("body { color: red; }\n")
+    with pytest.raises(AssertionError, match="highlighted style.css"):
+        build_site(run, catalogue, config, tmp_path / "site")
 
 
 # --- command line --------------------------------------------------------------------
