@@ -91,15 +91,13 @@ def content_fraction(data: bytes | Image.Image, tolerance: int = PIXEL_THRESHOLD
 
 
 def animated_webp(frames: list[bytes], width: int = PREVIEW_WIDTH, duration_ms: int = 400) -> bytes:
-    """A small looping animated WebP from screenshots, for the gallery grid."""
+    """A small looping animated WebP from screenshots, for the gallery grid.
+
+    The renderer captures preview frames at ``PREVIEW_WIDTH`` already; frames of
+    another width are scaled."""
     images = []
     for data in frames:
-        img = Image.open(io.BytesIO(data))
-        if img.format == "JPEG":
-            # Let the JPEG decoder scale by 1/2, 1/4 or 1/8 on its own (DCT scaling):
-            # a 1280x720 preview frame decodes straight to 320x180.
-            img.draft("RGB", (width, max(1, img.height * width // img.width)))
-        img = img.convert("RGB")
+        img = Image.open(io.BytesIO(data)).convert("RGB")
         height = max(1, img.height * width // img.width)
         if img.size != (width, height):
             img = img.resize((width, height), Image.LANCZOS)
