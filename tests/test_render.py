@@ -74,6 +74,32 @@ def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
     assert images.diff_ratio(a.shots["000.50s.png"], a.shots["005.00s.png"]) > 0
 
 
+def test_a_capture_that_gets_no_frame_is_retried(tmp_path: Path, monkeypatch) -> None:
+    """A capture that does not answer in time (a compositor that has gone idle) is
+    retried after a screencast wakes the compositor, and the pixels are the same."""
+    from gallery import render
+
+    prompt = make_prompt()
+    normal = render_pages(tmp_path / "normal", {"p": BOUNCE}, prompt)["p"]
+    wakes = []
+    wake = render._Load._wake_compositor
+
+    async def counted(self):
+        woke = await wake(self)
+        wakes.append(woke)
+        return woke
+
+    monkeypatch.setattr(render, "CAPTURE_TIMEOUT_S", 1e-6)  # no first capture is in time
+    monkeypatch.setattr(render._Load, "_wake_compositor", counted)
+    retried = render_pages(tmp_path / "retried", {"p": BOUNCE}, prompt)["p"]
+    assert retried.observation["status"] == "ok"
+    assert wakes and all(wakes)
+    assert len(wakes) == len(retried.shots) + len(retried.preview_frames)
+    assert sorted(retried.shots) == sorted(normal.shots)
+    for name in normal.shots:
+        assert images.diff_ratio(normal.shots[name], retried.shots[name], threshold=0) == 0.0
+
+
 def test_css_animation_follows_virtual_clock(tmp_path: Path) -> None:
     prompt = make_prompt()
     a = render_pages(tmp_path / "a", {"p": CSS}, prompt)["p"]
