@@ -133,6 +133,14 @@ class Highlighter:
             self._store(key, html)
         return Markup(html)
 
+    def add(self, name: str, text: str) -> bool:
+        """Highlight one file into the cache unless it is there; True when it was new."""
+        key = self.key(name, text)
+        if key in self.memo or self._path(key).is_file():
+            return False
+        self._store(key, str(highlight_source(name, text)))
+        return True
+
     def prepare(self, items: list[tuple[str, str]]) -> None:
         """Highlight the files not cached yet, in parallel when there are many."""
         todo = {}
@@ -171,10 +179,4 @@ def warm(sample_dir: Path, reply: dict[str, Any] | None, cache: Path) -> int:
     """Highlight a sample's sources into ``cache`` now (the render stage calls this
     for each page it renders); returns how many files were new to the cache."""
     hl = Highlighter(cache)
-    new = 0
-    for name, text, _extra in source_files(sample_dir, reply):
-        key = hl.key(name, text)
-        if hl._cached(key) is None:
-            hl._store(key, str(highlight_source(name, text)))
-            new += 1
-    return new
+    return sum(hl.add(name, text) for name, text, _extra in source_files(sample_dir, reply))
