@@ -210,9 +210,22 @@ def judge(
     *,
     no_page: str | None = None,
 ) -> dict[str, Any]:
-    """The verdict for one sample. ``no_page`` is the reason there was nothing to render."""
+    """The verdict for one sample. ``no_page`` is the reason there was nothing to render.
+
+    An observation with status ``unjudged`` (the browser or the harness failed, not
+    the page) gives a verdict with ``judged: false`` and the reason: it is not the
+    page's, so it is never compared, reused or shown as a failure of the page.
+    """
     results = []
     status = (obs or {}).get("status", "ok")
+    if status == "unjudged":
+        reason = str(obs.get("detail") or "not judged")
+        checks = [
+            {"name": s.name, "kind": s.kind, "passed": False, "required": s.required,
+             "detail": reason}
+            for s in specs
+        ]  # fmt: skip
+        return {"passed": False, "score": 0.0, "judged": False, "reason": reason, "checks": checks}
     for spec in specs:
         if no_page is not None:
             ok, detail = False, f"no page to run: {no_page}"

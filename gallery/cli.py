@@ -427,6 +427,9 @@ def render_stage(
         )
 
     def done(sample, verdict) -> None:
+        if verdict.get("judged") is False:
+            click.echo(f"  ----  {sample.key.label}  (not judged: {verdict.get('reason')})")
+            return
         mark = "pass" if verdict["passed"] else "FAIL"
         failed = [c["name"] for c in verdict["checks"] if not c["passed"] and c["required"]]
         click.echo(f"  {mark}  {sample.key.label}" + (f"  ({', '.join(failed)})" if failed else ""))
@@ -445,9 +448,18 @@ def render_stage(
         on_done=done,
     )
     hung = f", {len(summary.failed_pages)} hung or crashed" if summary.failed_pages else ""
+    unjudged = f", {len(summary.unjudged)} not judged" if summary.unjudged else ""
     click.echo(
-        f"render: {summary.rendered} rendered, {summary.skipped} unchanged, {summary.no_page} without a page{hung}"
+        f"render: {summary.rendered} rendered, {summary.skipped} unchanged, "
+        f"{summary.no_page} without a page{hung}{unjudged}"
     )
+    if summary.unjudged:
+        click.echo(
+            "render: not judged (the browser or the harness failed, not the page; "
+            "the next run renders them again):"
+        )
+        for label, reason in summary.unjudged.items():
+            click.echo(f"  {label}: {reason[:200]}")
     return summary
 
 

@@ -77,6 +77,8 @@ class SampleDiff:
     head_score: float | None = None
     checks: list[CheckChange] = field(default_factory=list)
     shots: list[ShotDiff] = field(default_factory=list)
+    #: why head could not judge it (``unjudged`` only): the browser or the harness failed
+    unjudged_reason: str | None = None
 
     @property
     def regressions(self) -> list[CheckChange]:
@@ -275,11 +277,18 @@ def _diff_shots(
     return result
 
 
-def _verdict(path: Path) -> dict[str, Any] | None:
+def _verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The sample's verdict, or (None, why not): none on disk, or not judged
+    (``judged: false``: the browser or the harness failed, so it says nothing of the page)."""
     try:
-        return read_json(path / "verdict.json")
+        verdict = read_json(path / "verdict.json")
     except (OSError, ValueError):
-        return None
+        return None, None
+    if not isinstance(verdict, dict):
+        return None, None
+    if verdict.get("judged") is False:
+        return None, str(verdict.get("reason") or "not judged")
+    return verdict, None
 
 
 def _sample_diff(
@@ -287,8 +296,8 @@ def _sample_diff(
 ) -> SampleDiff:
     in_base, in_head = base.has_sample(key), head.has_sample(key)
     bpath, hpath = base.sample(key).path, head.sample(key).path
-    bv = _verdict(bpath) if in_base else None
-    hv = _verdict(hpath) if in_head else None
+    bv = _verdict(bpath)[0] if in_base else None
+    hv, why_not = _verdict(hpath) if in_head else (None, None)
     status = "both"
     if not in_head:
         status = "missing"
@@ -296,7 +305,7 @@ def _sample_diff(
         status = "new"
     elif hv is None and bv is not None:
         status = "unjudged"
-    diff = SampleDiff(key, status)
+    diff = SampleDiff(key, status, unjudged_reason=why_not if status == "unjudged" else None)
     if bv is not None:
         diff.base_passed, diff.base_score = bool(bv.get("passed")), bv.get("score")
     if hv is not None:
@@ -364,7 +373,15 @@ def baseline_path(store: Store) -> Path:
 def set_baseline(store: Store, run: Run) -> dict[str, Any]:
     """Record ``run`` as the baseline; a run outside ``outputs/runs`` is kept by path."""
     inside = run.path.resolve().parent == store.runs_dir.resolve()
-    verdicts = [_verdict(s.path) for s in run.samples()]
+    read = [(s, *_verdict(s.path)) for s in run.samples()]
+    unjudged = [s.key.label for s, _, why in read if why is not None]
+    if unjudged:
+        raise UsageError(
+            f"{len(unjudged)} sample(s) of run {run.id} were not judged (first: {unjudged[0]}); "
+            "render the run again before it becomes the baseline",
+            field="RUN",
+        )
+    verdicts = [v for _, v, _ in read]
     data = {
         "run": run.id if inside else str(run.path),
         "set_at": utcnow(),

@@ -41,6 +41,8 @@ def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
 def _lost_reason(s: SampleDiff) -> str:
     if s.status == "missing":
         return "missing from head"
+    if s.unjudged_reason:
+        return f"not judged in head: {s.unjudged_reason[:200]}"
     return "not judged in head (no verdict.json)"
 
 

@@ -28,6 +28,7 @@ from .render import (
     PROBE_MS,
     SAMPLE_WINDOW_MS,
     VERY_HEAVY_FRAME_S,
+    BrowserGone,
     Hung,
     PageResult,
     _Load,
@@ -36,33 +37,41 @@ from .render import (
 )
 
 if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
     from .prompts import Prompt
     from .render import Renderer
 
 
-async def observe(renderer: Renderer, artifact: Path, prompt: Prompt) -> PageResult:
-    """Main load with input, then (when input is scripted) the control load without."""
+async def observe(
+    renderer: Renderer, browser: Browser, artifact: Path, prompt: Prompt
+) -> PageResult:
+    """Main load with input, then (when input is scripted) the control load without.
+
+    Raises ``BrowserGone`` when the browser fails under the page: what the page
+    did up to then is not its verdict.
+    """
     started = time.monotonic()
     deadline = started + prompt.render.budget
     stops, preview_times, events = _plan(prompt)
     first_input = min((t for t, _, _ in events), default=None)
-    main = _Load(renderer, artifact, prompt, renderer.seed, deadline)
+    main = _Load(renderer, browser, artifact, prompt, renderer.seed, deadline)
     result = PageResult(observation={})
     status, detail = "ok", None
     ops: list[tuple[str, Any]] = []
+    failed: Exception | None = None
     try:
         await main.open()
         ops = await _timeline(main, prompt, stops, preview_times, events, result, deadline)
         await _collect(renderer, main, prompt)
-    except Hung as exc:
-        status, detail = "hung", str(exc)
-    except PlaywrightError as exc:
-        status = "crashed" if main.obs["crashed"] else "error"
-        detail = str(exc).splitlines()[0][:300]
+    except (Hung, PlaywrightError) as exc:
+        failed = exc
+    finally:
+        await _close(renderer, main)
+    if failed is not None:
+        status, detail = await _failure(renderer, main, failed)
     if main.obs["crashed"]:
         status, detail = "crashed", detail or "the page crashed (out of memory?)"
-    if not await main.close():
-        await renderer.replace_browser(main.browser)
 
     obs = main.obs
     obs["status"] = status
@@ -77,11 +86,34 @@ async def observe(renderer: Renderer, artifact: Path, prompt: Prompt) -> PageRes
 
     if first_input is not None and status == "ok":
         obs["interactive"] = await _control(
-            renderer, artifact, prompt, ops, first_input, result, deadline
+            renderer, browser, artifact, prompt, ops, first_input, result
         )
     obs["real_time_s"] = round(time.monotonic() - started, 3)
     result.observation = obs
     return result
+
+
+async def _failure(renderer: Renderer, load: _Load, exc: Exception) -> tuple[str, str]:
+    """What a failed call says about the page: (status, detail), or ``BrowserGone``.
+
+    A hang or an error counts against the page only while its browser still
+    answers (asked once the load is closed): a browser that died or stalls
+    failed every page it held.
+    """
+    detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if not await renderer.alive(load.browser, probe=True):
+        raise BrowserGone(f"the browser stopped answering while the page ran ({detail})")
+    if isinstance(exc, Hung):
+        return "hung", detail
+    return ("crashed" if load.obs["crashed"] else "error"), detail
+
+
+async def _close(renderer: Renderer, load: _Load) -> None:
+    """Close a load's context; a context that will not close takes its browser with it."""
+    closed = await load.close()
+    # (A dead browser is relaunched by the next load that needs it.)
+    if not closed and load.browser is renderer.browser and await renderer.alive(load.browser):
+        await renderer.replace_browser(load.browser)
 
 
 async def _timeline(
@@ -150,6 +182,7 @@ async def _timeline(
             if t == stop:
                 await main.send(step, phase)
         if stop in shots:
+            await main.settle()
             result.shots[shot_name(stop)] = await main.screenshot()
         if stop in previews:
             # All preview frames are JPEG: mixing in the PNG shots would make
@@ -249,19 +282,22 @@ def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
 
 async def _control(
     renderer: Renderer,
+    browser: Browser,
     artifact: Path,
     prompt: Prompt,
     ops,
     first_input: float,
     result,
-    deadline: float,
 ):
     """Replay the main load's clock steps with no input; compare the shots after the input."""
     compare_at = [t for t in prompt.render.screenshots if t >= first_input]
     compare_at = compare_at or [prompt.render.screenshots[-1]]
     # The control load gets a budget of its own: it repeats the main load's steps.
+    # It runs in the main load's browser: that one answered until the end.
+    if browser is not renderer.browser and browser in renderer._retired:
+        browser = await renderer.shared_browser()
     control = _Load(
-        renderer, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
+        renderer, browser, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
     )
     out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
     try:
@@ -271,6 +307,7 @@ async def _control(
             if kind == "stop":
                 await control.sync_animations()
                 if arg in compare_at:
+                    await control.settle()
                     shot = await control.screenshot()
                     main_shot = result.shots[shot_name(arg)]
                     diff = await asyncio.to_thread(images.diff_ratio, main_shot, shot)
@@ -285,7 +322,9 @@ async def _control(
                 await control.advance(kind, arg)
         out["errors"] = control.obs["errors"][:20]
     except (Hung, PlaywrightError) as exc:
-        out["error"] = str(exc).splitlines()[0][:300]
-    if not await control.close():
-        await renderer.replace_browser(control.browser)
+        await _close(renderer, control)
+        status, detail = await _failure(renderer, control, exc)
+        out["error"] = f"{status}: {detail}" if status != "error" else detail
+    finally:
+        await _close(renderer, control)
     return out

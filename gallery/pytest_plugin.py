@@ -225,6 +225,10 @@ class GallerySample(pytest.Function):
         before = (self.base.verdict if self.base is not None else None) or None
         if verdict is None:
             raise SampleFailed("not judged: no verdict.json (run `gallery render` first)")
+        if verdict.get("judged") is False:
+            raise SampleFailed(
+                f"not judged (the browser or the harness failed): {verdict.get('reason')}"
+            )
         if verdict.get("passed"):
             return
         reasons = _failed(verdict) or ["no required check passed"]
@@ -262,6 +266,8 @@ class GallerySample(pytest.Function):
         except GalleryError as exc:  # no browser, a bad --chromium: one line, no traceback
             raise SampleFailed(f"cannot re-render: {exc}") from None
         fresh = judge(result.observation, prompt.checks)
+        if fresh.get("judged") is False:
+            raise SampleFailed(f"cannot re-render: {fresh.get('reason')}")
         now = {c["name"]: c for c in fresh["checks"]}
         lost = [
             f"{c['name']}: {now[c['name']]['detail']}"

@@ -25,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import mimetypes
 import os
 import shlex
 import socket
 import tempfile
 import time
+from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +87,16 @@ CALL_TIMEOUT_S = 10.0
 #: A first capture that takes longer is retried (see ``_Load.screenshot``).
 CAPTURE_TIMEOUT_S = 3.0
 LOAD_TIMEOUT_S = 20.0
+#: A browser launch gets this long (s), and is tried this many times.
+LAUNCH_TIMEOUT_S = 30.0
+LAUNCH_ATTEMPTS = 2
+#: The browser process must answer a liveness probe within this (s) once the page
+#: that failed is closed; slower than that, the browser (or the machine) has stalled.
+ALIVE_TIMEOUT_S = 30.0
+#: How often the shared browser's processes are looked at while loads run (s).
+WATCH_INTERVAL_S = 1.0
+#: A page whose browser fails under it is tried this many times in all (the last alone).
+RENDER_ATTEMPTS = 3
 #: Data memory of each Chromium process, in MB (the renderers, GPU and browser process
 #: each): far above what the V8 heap cap lets a page use, far below a machine's RAM.
 MEMORY_CAP_MB = 2048
@@ -158,15 +170,25 @@ INIT_SCRIPT = """
     caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
     document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
   } catch (e) {}
-  g.syncAnimations = function (now) {
-    // CSS and Web Animations run on real time; pin them to the virtual clock.
+})();
+"""
+
+#: Set up once in the load's isolated world (see ``_Load.world``): the page's own
+#: script can neither see nor redefine what runs there.
+WORLD_SCRIPT = """
+(() => {
+  // CSS and Web Animations run on real time; pin them to the virtual clock.
+  const starts = new WeakMap(), done = new WeakSet();
+  globalThis.__gallerySync = (now) => {
     for (const a of document.getAnimations()) {
-      if (a.__galleryStart === undefined) a.__galleryStart = now;
-      if (a.playState === 'finished' && a.__galleryDone) continue;
-      try { a.pause(); a.currentTime = now - a.__galleryStart; } catch (e) {}
-      if (a.playState === 'finished') a.__galleryDone = true;
+      if (!starts.has(a)) starts.set(a, now);
+      if (done.has(a)) continue;
+      try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
+      if (a.playState === 'finished') done.add(a);
     }
   };
+  // One real animation frame (this world's requestAnimationFrame is not the clock's).
+  globalThis.__galleryFrame = () => new Promise(r => requestAnimationFrame(() => r(1)));
 })();
 """
 
@@ -218,6 +240,15 @@ class Hung(Exception):
     """The page did not answer before its deadline."""
 
 
+class BrowserGone(Exception):
+    """The browser went away or stopped answering under a page: killed from outside,
+    a machine that stalls. Not the page's fault, so never the page's verdict."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
 @dataclass
 class PageResult:
     """What one sample's render produced: the observation and the image files."""
@@ -225,6 +256,20 @@ class PageResult:
     observation: dict[str, Any]
     shots: dict[str, bytes] = field(default_factory=dict)
     preview_frames: list[bytes] = field(default_factory=list)
+
+
+def not_judged(renderer: Renderer, failures: list[str]) -> PageResult:
+    """The result for a page that could not be observed for reasons not its own."""
+    reasons = list(dict.fromkeys(failures))  # the same reason once
+    detail = "; ".join(reasons)[:500] or "no attempt was made"
+    return PageResult(
+        observation={
+            "status": "unjudged",
+            "detail": f"not judged ({len(failures)} attempt(s)): {detail}",
+            "chromium": renderer.version,
+            "seed": renderer.seed,
+        }
+    )
 
 
 def shot_name(t: float) -> str:
@@ -255,9 +300,16 @@ class _Load:
     """One page load in its own context: routing, recording, clock stepping."""
 
     def __init__(
-        self, renderer: Renderer, artifact: Path, prompt: Prompt, seed: int, deadline: float
+        self,
+        renderer: Renderer,
+        browser: Browser,
+        artifact: Path,
+        prompt: Prompt,
+        seed: int,
+        deadline: float,
     ):
         self.r = renderer
+        self.browser = browser  # the browser this load runs in
         self.artifact = artifact.resolve()
         self.prompt = prompt
         self.seed = seed
@@ -267,7 +319,8 @@ class _Load:
         self.context: BrowserContext | None = None
         self.page: Page | None = None
         self.cdp: Any = None  # the page's CDP session: one round trip per screenshot
-        self.browser: Browser | None = None  # the browser this load runs in
+        self._acquired = False  # counted in the renderer's loads of ``browser``
+        self._world: int | None = None  # the isolated world's execution context
         self.obs: dict[str, Any] = {
             "console": [],
             "errors": [],
@@ -285,12 +338,18 @@ class _Load:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
             raise Hung(f"out of time before {what}")
+        call = asyncio.ensure_future(awaitable)
+        gone = asyncio.ensure_future(self.r.gone(self.browser).wait())
         try:
-            return await asyncio.wait_for(awaitable, timeout=remaining)
-        except TimeoutError:
-            raise Hung(
-                f"page did not respond to {what} (virtual t={self.vt / 1000:.2f}s)"
-            ) from None
+            await asyncio.wait({call, gone}, timeout=remaining, return_when=FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if call.done():
+            return call.result()
+        _drop(call)
+        if gone.done():
+            raise BrowserGone(f"the browser went away during {what}")
+        raise Hung(f"page did not respond to {what} (virtual t={self.vt / 1000:.2f}s)")
 
     def _record(self, kind: str, item: Any) -> None:
         bucket = self.obs[kind] if kind in self.obs else self.obs["requests"][kind]
@@ -356,7 +415,8 @@ class _Load:
 
     async def open(self) -> None:
         r = self.prompt.render
-        self.browser = self.r._acquire()
+        self.r._acquire(self.browser)
+        self._acquired = True
         self.context = await self.call(
             self.browser.new_context(
                 viewport={"width": r.viewport[0], "height": r.viewport[1]},
@@ -373,16 +433,20 @@ class _Load:
         )
         ctx = self.context
         # Independent set-up calls go out together: each is a round trip to the browser.
-        await asyncio.gather(
-            ctx.route("**/*", self._route),
-            ctx.route_web_socket("**/*", self._refuse_websocket),
-            ctx.add_init_script(
-                INIT_SCRIPT % {"seed": self.seed, "console_calls": MAX_CONSOLE_CALLS}
+        # Each has a deadline: a browser killed under a wrapper script never answers.
+        await self.call(
+            asyncio.gather(
+                ctx.route("**/*", self._route),
+                ctx.route_web_socket("**/*", self._refuse_websocket),
+                ctx.add_init_script(
+                    INIT_SCRIPT % {"seed": self.seed, "console_calls": MAX_CONSOLE_CALLS}
+                ),
             ),
+            "context set-up",
         )
-        page = self.page = await ctx.new_page()
-        self.cdp = await ctx.new_cdp_session(page)
-        await self.cdp.send("Performance.enable")  # ThreadTime for the probe
+        page = self.page = await self.call(ctx.new_page(), "new_page")
+        self.cdp = await self.call(ctx.new_cdp_session(page), "cdp session")
+        await self.call(self.cdp.send("Performance.enable"), "metrics")  # ThreadTime for the probe
         ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
         page.on("console", self._on_console)
         page.on("pageerror", self._on_error)
@@ -392,7 +456,7 @@ class _Load:
         # pause_at alone installs the clock with one log entry, so performance.now()
         # and animation-frame timestamps start at exactly 0 in every load. An
         # install() first would add the real milliseconds between the two calls.
-        await page.clock.pause_at(EPOCH)
+        await self.call(page.clock.pause_at(EPOCH), "clock")
         limit = time.monotonic() + LOAD_TIMEOUT_S
         try:
             await self.call(
@@ -511,12 +575,68 @@ class _Load:
         cpu = next((m["value"] for m in reply["metrics"] if m["name"] == "ThreadTime"), 0.0)
         return cpu, int(gl or 0)
 
+    async def world(self) -> int:
+        """The execution context of this load's isolated world, made on first use.
+
+        An isolated world shares the page's DOM but not its JavaScript globals:
+        what gallery runs there cannot be redefined by the page, and it has real
+        timers and animation frames while the page's clock stays paused.
+        """
+        if self._world is None:
+            tree = await self.call(self.cdp.send("Page.getFrameTree"), "frame tree")
+            frame = tree["frameTree"]["frame"]["id"]
+            reply = await self.call(
+                self.cdp.send(
+                    "Page.createIsolatedWorld", {"frameId": frame, "worldName": "gallery"}
+                ),
+                "isolated world",
+            )
+            context = reply["executionContextId"]
+            await self.call(
+                self.cdp.send(
+                    "Runtime.evaluate", {"expression": WORLD_SCRIPT, "contextId": context}
+                ),
+                "isolated world",
+            )
+            self._world = context
+        return self._world
+
+    async def in_world(
+        self, expression: str, what: str, *, promise: bool = False, limit: float = CALL_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """``Runtime.evaluate`` in the isolated world; the raw CDP reply. A page that
+        navigated has a new document, and so a new world: made again, once."""
+        for attempt in range(2):
+            params = {
+                "expression": expression,
+                "contextId": await self.world(),
+                "returnByValue": True,
+            }
+            if promise:
+                params["awaitPromise"] = True
+            try:
+                return await self.call(self.cdp.send("Runtime.evaluate", params), what, limit)
+            except PlaywrightError as exc:
+                if attempt or "context" not in str(exc).lower():
+                    raise
+                self._world = None
+        raise AssertionError("unreachable")
+
     async def sync_animations(self) -> None:
         """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
-        # Straight through CDP (one round trip, nothing to serialise back): it runs
-        # at every stop of both loads, so Playwright's evaluate machinery adds up.
-        script = f"window.__gallery && window.__gallery.syncAnimations({int(self.vt)})"
-        await self.call(self.cdp.send("Runtime.evaluate", {"expression": script}), "animation sync")
+        await self.in_world(f"__gallerySync({int(self.vt)})", "animation sync")
+
+    async def settle(self) -> None:
+        """Let one real frame pass before a timed screenshot.
+
+        A CSS transform animation pinned at a new time is drawn by the compositor
+        a frame later: captured at once, its edges came out one way or the other
+        depending on the machine's load (seen: 2 renders in 8 differed). After a
+        frame they are the same every time. A frame that does not come in a second
+        is not waited for (the capture has its own remedy for a stuck compositor).
+        """
+        with contextlib.suppress(Hung):
+            await self.in_world("__galleryFrame()", "frame", promise=True, limit=1.0)
 
     async def screenshot(self, *, jpeg: bool = False) -> bytes:
         """A PNG (timed shots) or JPEG (preview frames) of the viewport.
@@ -597,17 +717,51 @@ class _Load:
             await self.call(mouse.up(), "mouse up")
 
     async def close(self) -> bool:
-        """Close the context; False when even that hangs (the browser must go)."""
+        """Close the context (once); False when even that hangs (the browser must go)."""
+        context, self.context = self.context, None
         try:
-            if self.context is None:
-                return True
-            await asyncio.wait_for(self.context.close(), timeout=10)
+            if context is None or self.browser in self.r._dead:
+                return True  # nothing (left) to close, or nothing to close it in
+            await asyncio.wait_for(context.close(), timeout=10)
             return True
         except (TimeoutError, PlaywrightError):
             return False
         finally:
-            if self.browser is not None:
+            if self._acquired:
+                self._acquired = False
                 self.r._release(self.browser)
+
+
+_LAUNCHES = itertools.count(1)
+
+
+def _marked_processes(mark: str) -> list[int]:
+    """Processes whose command line carries ``mark`` (the browser and a wrapper script
+    that started it); [] where there is no /proc."""
+    found = []
+    needle = mark.encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] not in (["Z"], ["X"])
+
+
+def _drop(future: asyncio.Future) -> None:
+    """Cancel a call we no longer wait for; whatever it ends with is not an error."""
+    future.cancel()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 async def _quiet(awaitable: Any) -> None:
@@ -635,7 +789,13 @@ def _capped_launcher(chromium: Path, folder: Path) -> Path | None:
 
 
 class Renderer:
-    """One Chromium for many pages. Use ``async with Renderer(...) as r: await r.render(...)``."""
+    """One Chromium for many pages. Use ``async with Renderer(...) as r: await r.render(...)``.
+
+    The browser is the harness's, not the page's: when it dies under a page
+    (killed from outside, the machine stalls) that page and every page it held
+    are rendered again in a new browser, and what still cannot be rendered is
+    recorded as *not judged*, never as the page's verdict.
+    """
 
     def __init__(self, *, chromium: str | Path | None = None, libs: Any = None, seed: int = 1):
         self.chromium = find_chromium(chromium)
@@ -651,6 +811,11 @@ class Renderer:
         self._dead_end: socket.socket | None = None
         self._in_use: dict[Browser, int] = {}  # open loads per browser
         self._retired: set[Browser] = set()  # replaced, closed once no load uses them
+        self._dead: set[Browser] = set()  # stopped answering: replaced before the next load
+        self._gone: dict[Browser, asyncio.Event] = {}  # set when a browser is found dead
+        self._watchdog: asyncio.Task | None = None
+        self._probes: dict[Browser, Any] = {}  # a browser-level CDP session each: liveness
+        self._pids: dict[Browser, list[int]] = {}  # each browser's own processes (Linux)
         self._tmp = tempfile.TemporaryDirectory(prefix="gallery-chromium-")
         self._launcher: Path | None = _capped_launcher(self.chromium.path, Path(self._tmp.name))
 
@@ -663,18 +828,27 @@ class Renderer:
         self._dead_end = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._dead_end.bind(("127.0.0.1", 0))
         self._pw = await async_playwright().start()
-        await self._launch()
+        try:
+            self.browser = await self._launch()
+        except BaseException:
+            await self._pw.stop()
+            raise
+        self._watchdog = asyncio.ensure_future(self._watch())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._watchdog is not None:
+            _drop(self._watchdog)
         for browser in [self.browser, *self._retired]:
             if browser is not None:
                 await _quiet(asyncio.wait_for(browser.close(), timeout=10))
-        await self._pw.stop()
+        await _quiet(asyncio.wait_for(self._pw.stop(), timeout=10))
         self._dead_end.close()
         self._tmp.cleanup()
 
-    async def _launch(self) -> None:
+    async def _launch(self) -> Browser:
+        """A new browser, under a deadline: a launch on a stalled machine can block for
+        minutes, and pages wait for it. BrowserGone when none can be had."""
         args = [
             *launch_args(),
             "--js-flags=--max-old-space-size=512",
@@ -690,17 +864,82 @@ class Renderer:
         # reloads) per second; with it off, a page doing them in a loop floods the
         # DevTools pipe and slows every page of the run.
         keep = ["--disable-ipc-flooding-protection"]
-        if self._launcher is not None:
+        failure = "no attempt"
+        # A mark only this browser's own command line carries (Chromium ignores
+        # switches it does not know, and does not hand them to its child processes).
+        mark = f"--gallery-browser={os.getpid()}-{next(_LAUNCHES)}"
+        args.append(mark)
+        for _ in range(LAUNCH_ATTEMPTS):
+            executable = self._launcher or self.chromium.path
             try:
-                self.browser = await self._pw.chromium.launch(
-                    executable_path=str(self._launcher), args=args, ignore_default_args=keep
+                browser = await asyncio.wait_for(
+                    self._pw.chromium.launch(
+                        executable_path=str(executable),
+                        args=args,
+                        ignore_default_args=keep,
+                        timeout=LAUNCH_TIMEOUT_S * 1000,
+                    ),
+                    LAUNCH_TIMEOUT_S + 5,
                 )
-                return
-            except PlaywrightError:
-                self._launcher = None  # e.g. a noexec temp dir: run uncapped, not at all
-        self.browser = await self._pw.chromium.launch(
-            executable_path=str(self.chromium.path), args=args, ignore_default_args=keep
-        )
+                self._probes[browser] = await asyncio.wait_for(
+                    browser.new_browser_cdp_session(), CALL_TIMEOUT_S
+                )
+                self._pids[browser] = _marked_processes(mark)
+                return browser
+            except (PlaywrightError, TimeoutError) as exc:
+                failure = str(exc).splitlines()[0][:200] if str(exc) else "timed out"
+                if self._launcher is not None and isinstance(exc, PlaywrightError):
+                    self._launcher = None  # e.g. a noexec temp dir: run uncapped, not at all
+        raise BrowserGone(f"Chromium could not be launched: {failure}")
+
+    async def alive(self, browser: Browser, *, probe: bool = False) -> bool:
+        """Whether ``browser`` is still there (its own process, not a page's renderer).
+
+        ``is_connected`` is not enough: when the browser process is killed but a
+        wrapper script that started it lives on, the pipe stays open and every call
+        waits forever. So the browser's processes are looked up by a mark on their
+        command line (Linux); with ``probe``, the browser must also answer
+        ``Browser.getVersion`` in time, which it does whatever its pages do, unless
+        it (or the machine) stalls. Probe only once the page's own traffic is gone
+        (its context closed): a page flooding the DevTools pipe slows every answer.
+        """
+        if browser in self._dead:
+            return False
+        pids = self._pids.get(browser) or []
+        ok = browser.is_connected() and all(map(_running, pids))
+        if ok and probe and (session := self._probes.get(browser)) is not None:
+            try:
+                await asyncio.wait_for(session.send("Browser.getVersion"), ALIVE_TIMEOUT_S)
+            except (PlaywrightError, TimeoutError):
+                ok = False
+        if not ok:
+            self.mark_dead(browser)
+        return ok
+
+    def mark_dead(self, browser: Browser) -> None:
+        """Replace ``browser`` before the next load; every call waiting on it gives up."""
+        self._dead.add(browser)
+        self.gone(browser).set()
+
+    def gone(self, browser: Browser) -> asyncio.Event:
+        """Set once ``browser`` is found dead."""
+        return self._gone.setdefault(browser, asyncio.Event())
+
+    async def _watch(self) -> None:
+        """While loads run, probe the shared browser now and then, so that a browser
+        killed under them is noticed in seconds, not after every call's deadline."""
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            browser = self.browser
+            if browser is not None and self._in_use.get(browser) and browser not in self._dead:
+                await self.alive(browser)
+
+    async def shared_browser(self) -> Browser:
+        """The browser new loads open their contexts in, relaunched first when it died."""
+        browser = self.browser
+        if browser is None or browser in self._dead or not browser.is_connected():
+            await self.replace_browser(browser)
+        return self.browser
 
     async def replace_browser(self, broken: Browser | None) -> None:
         """Launch a new browser for the loads to come; retire ``broken``.
@@ -710,18 +949,17 @@ class Renderer:
         meanwhile: a load starting during the launch still gets a browser.
         """
         async with self._replace_lock:
-            if broken is None or broken is not self.browser:
+            if broken is not self.browser:
                 return  # someone else already replaced it
-            await self._launch()
-            self._retired.add(broken)
-            if not self._in_use.get(broken):
-                self._close_retired(broken)
+            self.browser = await self._launch()
+            if broken is not None:
+                self._retired.add(broken)
+                if not self._in_use.get(broken):
+                    self._close_retired(broken)
 
-    def _acquire(self) -> Browser:
-        """The browser a new load opens its context in (counted until it closes)."""
-        browser = self.browser
+    def _acquire(self, browser: Browser) -> None:
+        """Count a load open in ``browser`` (a retired browser closes when none is left)."""
         self._in_use[browser] = self._in_use.get(browser, 0) + 1
-        return browser
 
     def _release(self, browser: Browser) -> None:
         self._in_use[browser] -= 1
@@ -732,6 +970,9 @@ class Renderer:
 
     def _close_retired(self, browser: Browser) -> None:
         self._retired.discard(browser)
+        self._probes.pop(browser, None)
+        self._pids.pop(browser, None)
+        self._gone.pop(browser, None)
         asyncio.ensure_future(_quiet(asyncio.wait_for(browser.close(), timeout=5)))
 
     def is_cdn(self, url: str) -> bool:
@@ -762,7 +1003,35 @@ class Renderer:
         return self._axe
 
     async def render(self, artifact: Path, prompt: Prompt) -> PageResult:
-        """Observe one page: main load (with input), control load when input is scripted."""
+        """Observe one page: main load (with input), control load when input is scripted.
+
+        A failure of the browser or of the harness is never the page's verdict: the
+        page is rendered again (the last attempt in a browser of its own, so that no
+        other page can take it down), and when no attempt gets through the result is
+        *not judged*, with the reasons.
+        """
         from .observe import observe
 
-        return await observe(self, artifact, prompt)
+        # Every call into the page has a deadline; this one bounds what none should
+        # be left to: a call into a browser that stopped answering.
+        backstop = 2 * prompt.render.budget + 2 * LAUNCH_TIMEOUT_S
+        failures: list[str] = []
+        for attempt in range(RENDER_ATTEMPTS):
+            alone = attempt == RENDER_ATTEMPTS - 1
+            browser: Browser | None = None
+            try:
+                browser = await (self._launch() if alone else self.shared_browser())
+                return await asyncio.wait_for(observe(self, browser, artifact, prompt), backstop)
+            except BrowserGone as exc:
+                failures.append(str(exc))
+            except TimeoutError:
+                failures.append(f"the render did not finish within {backstop:.0f} s")
+                if browser is not None and browser is self.browser:
+                    self.mark_dead(browser)  # it did not answer in time: start afresh
+            except Exception as exc:  # noqa: BLE001 - a harness fault is this page's alone
+                failures.append(f"harness error: {type(exc).__name__}: {_first_line(exc)}")
+            finally:
+                if alone and browser is not None:
+                    self._probes.pop(browser, None)
+                    await _quiet(asyncio.wait_for(browser.close(), timeout=10))
+        return not_judged(self, failures)

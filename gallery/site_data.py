@@ -85,9 +85,16 @@ class SampleView:
         return float((self.verdict or {}).get("score") or 0.0)
 
     @property
+    def not_judged(self) -> str | None:
+        """Why the render could not judge the page (the browser or harness failed), or None."""
+        if self.verdict is not None and self.verdict.get("judged") is False:
+            return str(self.verdict.get("reason") or "not judged")
+        return None
+
+    @property
     def judged(self) -> bool:
-        """Counts in pass rates: it has a verdict, or the request itself failed."""
-        return self.verdict is not None or self.status == "failed"
+        """Counts in pass rates: it has a verdict of its page, or the request itself failed."""
+        return (self.verdict is not None and self.not_judged is None) or self.status == "failed"
 
     @property
     def checks(self) -> list[dict[str, Any]]:
@@ -102,6 +109,8 @@ class SampleView:
             if self.status == "no-artifact" or not self.runnable:
                 return "warn", "no page"
             return "none", "not rendered"
+        if self.not_judged is not None:
+            return "none", "not judged"
         return ("ok", "pass") if self.passed else ("bad", "fail")
 
     @property
@@ -111,6 +120,10 @@ class SampleView:
             return str(self.reply.get("error") or "the request failed")
         if self.status == "no-artifact" or not self.runnable:
             return str((self.reply.get("extract") or {}).get("reason") or "no runnable page")
+        if self.not_judged is not None:
+            return (
+                f"not judged (the browser or the harness failed, not the page): {self.not_judged}"
+            )
         obs = self.observation or {}
         if obs.get("status") not in (None, "ok"):
             return f"page {obs.get('status')}: {obs.get('detail') or ''}".strip(": ")

@@ -40,6 +40,8 @@ class RenderSummary:
     reused: int = 0  # the same render found in another sample (see ``RenderIndex``)
     no_page: int = 0
     failed_pages: list[str] = field(default_factory=list)
+    #: sample label -> why it could not be judged (the browser or the harness failed)
+    unjudged: dict[str, str] = field(default_factory=dict)
 
 
 def render_hash(sample: Sample, prompt: Prompt, chromium: str) -> str:
@@ -94,6 +96,8 @@ class RenderIndex:
             return None
         if not isinstance(verdict, dict) or verdict.get("render_hash") != rhash:
             return None
+        if verdict.get("judged") is False:
+            return None  # a browser or harness failure is never handed on
         if not (where / "observation.json").is_file():
             return None
         return where
@@ -162,7 +166,12 @@ async def _render_all(
         async def one(sample: Sample, prompt: Prompt, rhash: str) -> None:
             async with sem:
                 result = await renderer.render(sample.artifact, prompt)
-            verdict = judge(result.observation, prompt.checks)
+            try:
+                verdict = judge(result.observation, prompt.checks)
+            except Exception as exc:  # noqa: BLE001 - a harness fault is this page's alone
+                reason = f"harness error while judging: {type(exc).__name__}: {exc}"[:500]
+                result.observation = {**result.observation, "status": "unjudged", "detail": reason}
+                verdict = judge(result.observation, prompt.checks)
             verdict["render_hash"] = rhash
             verdict["rendered_at"] = utcnow()
             files = {
@@ -235,7 +244,8 @@ def render_run(
             continue
         rhash = render_hash(sample, prompt, version)
         old = sample.verdict
-        if not force and old is not None and old.get("render_hash") == rhash:
+        reusable = old is not None and old.get("judged") is not False
+        if not force and reusable and old.get("render_hash") == rhash:
             if index is not None and not index.has(rhash):
                 index.add(rhash, sample)  # rendered before there was an index
             summary.skipped += 1
@@ -253,10 +263,13 @@ def render_run(
 
     def done(sample: Sample, verdict: dict[str, Any]) -> None:
         summary.rendered += 1
-        if index is not None:
-            index.add(verdict["render_hash"], sample)
-        if (sample.observation or {}).get("status") not in (None, "ok"):
-            summary.failed_pages.append(sample.key.label)
+        if verdict.get("judged") is False:
+            summary.unjudged[sample.key.label] = verdict.get("reason") or "not judged"
+        else:
+            if index is not None:
+                index.add(verdict["render_hash"], sample)
+            if (sample.observation or {}).get("status") not in (None, "ok"):
+                summary.failed_pages.append(sample.key.label)
         report(sample, verdict)
 
     if todo:
@@ -351,7 +364,9 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
         verdict = sample.verdict
         obs = sample.observation or {}
         status = reply.get("status", "ok")
-        if status == "ok":
+        if verdict is not None and verdict.get("judged") is False:
+            status, verdict = "not judged", None  # the browser or harness failed: no verdict
+        elif status == "ok":
             status = "rendered" if verdict else "not rendered"
             if obs.get("status") not in (None, "ok"):
                 status = f"page {obs['status']}"

@@ -1,0 +1,278 @@
+"""How far gallery's verdicts agree with a person's eye, on real model-written pages.
+
+    .venv/bin/python benchmarks/verdict_truth.py [--split tune|held-out|all] [--repeat N]
+        [--concurrency 2] [--keep DIR] [--json FILE]
+
+Renders every page of the labelled real-page corpus (``real_corpus.py``; fetch
+the pages first) with the render stage (``render_run``, as ``gallery render``
+does), each page under a prompt with the checks a demo prompt would ask for:
+``runs``, ``animates`` (required when the page is meant to move on its own),
+``interactive`` for the input its task implies, ``clean-console``. Then it
+prints agreement with the labels per check and for ``runs ∧ animates`` (a page
+*works*: it runs, and moves when it is meant to), the confusion matrix, every
+disagreement with gallery's reason and the person's note, and the time taken —
+for the tune split and the held-out split apart: the engine is tuned on the
+first; the second is the figure that says how it does on pages nobody tuned it
+on. ``--repeat N`` renders the corpus N times and checks that every page gets
+the same verdicts and the same pixels each time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import real_corpus  # noqa: E402
+from real_corpus import RealPage  # noqa: E402
+
+from gallery.browser import chromium_version, find_chromium  # noqa: E402
+from gallery.prompts import Prompt, parse_prompt  # noqa: E402
+from gallery.store import SampleKey, Store  # noqa: E402
+from gallery.verdicts import render_run  # noqa: E402
+
+LANE = "real"
+
+
+def prompt_for(page: RealPage) -> Prompt:
+    checks: list[dict[str, Any]] = [
+        {"kind": "runs"},
+        {"kind": "animates", "required": page.label.meant_to_animate},
+        {"kind": "clean-console", "required": False},
+    ]
+    interact = page.interact()
+    if interact:
+        checks.append({"kind": "interactive", "required": False})
+    data = {"id": page.id, "title": page.id, "prompt": page.prompt or page.id, "checks": checks}
+    if interact:
+        data["interact"] = interact
+    return parse_prompt(data, Path(f"{page.id}.toml"))
+
+
+def render(pages: list[RealPage], out: Path, concurrency: int) -> tuple[dict[str, Any], float]:
+    """Render every page once into a fresh run under ``out``; verdicts and shots by id."""
+    store = Store(out)
+    run = store.new_run()
+    catalogue = {}
+    for page in pages:
+        catalogue[page.id] = prompt_for(page)
+        reply = {"status": "ok", "text": "", "source": page.path, "imported": True}
+        run.write_sample(
+            SampleKey(page.id, LANE, 1),
+            {"reply.json": json.dumps(reply), "artifact/index.html": page.file.read_bytes()},
+        )
+    run.save_manifest({"id": run.id, "models": [LANE], "prompts": list(catalogue)})
+    t0 = time.monotonic()
+    render_run(run, catalogue, concurrency=concurrency, force=True)
+    took = time.monotonic() - t0
+    results = {}
+    for sample in run.samples():
+        shots = sample.path / "shots"
+        results[sample.key.prompt] = {
+            "verdict": sample.verdict,
+            "obs": sample.observation or {},
+            "shots": {p.name: p.read_bytes() for p in sorted(shots.glob("*.png"))}
+            if shots.is_dir()
+            else {},
+        }
+    return results, took
+
+
+def checks_of(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in verdict.get("checks", [])}
+
+
+def gallery_view(page: RealPage, result: dict[str, Any]) -> dict[str, bool | None]:
+    verdict = result["verdict"] or {}
+    if verdict.get("judged") is False:
+        return {"runs": None, "animates": None, "works": None, "responds": None}
+    c = checks_of(verdict)
+    runs, animates = c["runs"]["passed"], c["animates"]["passed"]
+    return {
+        "runs": runs,
+        "animates": animates,
+        "works": runs and (animates or not page.label.meant_to_animate),
+        "responds": c["interactive"]["passed"] if "interactive" in c else None,
+    }
+
+
+def person_view(page: RealPage) -> dict[str, bool | None]:
+    lab = page.label
+    return {
+        "runs": lab.runs,
+        "animates": lab.animates,
+        "works": lab.works,
+        "responds": lab.responds,
+    }
+
+
+MEASURES = ("works", "runs", "animates", "responds")
+
+
+def agreement(pages: list[RealPage], results: dict[str, Any]) -> dict[str, Any]:
+    """Per measure: pages compared, agreeing, the share, and the confusion matrix."""
+    out: dict[str, Any] = {}
+    for m in MEASURES:
+        confusion: Counter[str] = Counter()
+        for page in pages:
+            want, got = person_view(page)[m], gallery_view(page, results[page.id])[m]
+            if want is None:
+                continue
+            key = "not judged" if got is None else f"{'pass' if got else 'fail'}"
+            confusion[f"person {'yes' if want else 'no'} / gallery {key}"] += 1
+        n = sum(confusion.values())
+        agree = confusion["person yes / gallery pass"] + confusion["person no / gallery fail"]
+        out[m] = {
+            "pages": n,
+            "agree": agree,
+            "share": round(agree / n, 4) if n else None,
+            "confusion": dict(sorted(confusion.items())),
+        }
+    return out
+
+
+def disagreements(pages: list[RealPage], results: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for page in pages:
+        want, got = person_view(page), gallery_view(page, results[page.id])
+        verdict = results[page.id]["verdict"] or {}
+        c = checks_of(verdict)
+        for m in ("runs", "animates"):
+            if want[m] is not None and got[m] is not None and want[m] != got[m]:
+                rows.append(
+                    {
+                        "page": page.id,
+                        "split": page.split,
+                        "check": m,
+                        "person": want[m],
+                        "gallery": got[m],
+                        "meant_to_animate": page.label.meant_to_animate,
+                        "certain": page.label.certain,
+                        "gallery_says": c[m]["detail"],
+                        "person_says": page.label.note,
+                        "mode": results[page.id]["obs"].get("mode"),
+                    }
+                )
+        if got["works"] is None:
+            rows.append(
+                {"page": page.id, "split": page.split, "check": "(not judged)",
+                 "gallery_says": verdict.get("reason"), "person_says": page.label.note}
+            )  # fmt: skip
+    return rows
+
+
+def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pages whose verdicts or pixels differ between renders of the same corpus."""
+    from gallery import images
+
+    first = runs[0]
+    verdicts, pixels = [], []
+    for pid, res in first.items():
+        for other in runs[1:]:
+            o = other[pid]
+            if checks_of(res["verdict"] or {}) != checks_of(o["verdict"] or {}):
+                verdicts.append(pid)
+            if sorted(res["shots"]) != sorted(o["shots"]) or any(
+                res["shots"][k] != o["shots"][k]
+                and images.diff_ratio(res["shots"][k], o["shots"][k], threshold=0) > 0
+                for k in res["shots"]
+            ):
+                pixels.append(pid)
+    return {
+        "renders": len(runs),
+        "pages": len(first),
+        "verdicts_differ": sorted(set(verdicts)),
+        "pixels_differ": sorted(set(pixels)),
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"verdict truth: {report['pages']} real pages, {report['chromium']}")
+    for split, block in report["splits"].items():
+        print(f"\n{split} ({block['pages']} pages):")
+        for m, a in block["agreement"].items():
+            if a["pages"]:
+                print(f"  {m:<9} {a['share']:7.1%}  ({a['agree']}/{a['pages']})")
+        conf = block["agreement"]["works"]["confusion"]
+        print("  runs ∧ animates, confusion: " + "; ".join(f"{k}: {v}" for k, v in conf.items()))
+    dis = report["disagreements"]
+    print(f"\ndisagreements ({len(dis)}):")
+    for d in dis:
+        print(
+            f"  [{d['split']}] {d['page']} {d['check']}: person {d.get('person')}, gallery {d.get('gallery')}"
+        )
+        print(f"      gallery: {str(d.get('gallery_says'))[:88]}")
+        print(f"      person:  {str(d.get('person_says'))[:88]}")
+    if "repeat" in report:
+        r = report["repeat"]
+        print(
+            f"\nrepeat: {r['renders']} renders of {r['pages']} pages; verdicts differ on "
+            f"{len(r['verdicts_differ'])} {r['verdicts_differ']}, pixels on "
+            f"{len(r['pixels_differ'])} {r['pixels_differ']}"
+        )
+    print(
+        f"\ntime: {report['seconds_per_render']} s per render of the corpus "
+        f"({report['pages_per_minute']} pages/min, concurrency {report['concurrency']})"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--split", choices=("tune", "held-out", "all"), default="all")
+    ap.add_argument("--repeat", type=int, default=1, help="render the corpus N times")
+    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--only", nargs="*", help="page ids (default: every page of the split)")
+    ap.add_argument("--keep", type=Path, help="keep the runs in this outputs folder")
+    ap.add_argument("--json", type=Path, help="also write the report here")
+    args = ap.parse_args()
+
+    pages = real_corpus.load()
+    missing = len(pages) - len(real_corpus.available(pages))
+    if missing:
+        sys.exit(f"{missing} page(s) missing: run `python benchmarks/real_corpus.py fetch` first")
+    pages = [
+        p for p in pages if args.split in ("all", p.split) and (not args.only or p.id in args.only)
+    ]
+    out = args.keep or Path(tempfile.mkdtemp(prefix="verdict-truth-"))
+    renders, times = [], []
+    for _ in range(max(1, args.repeat)):
+        results, took = render(pages, out, args.concurrency)
+        renders.append(results)
+        times.append(took)
+    results = renders[0]
+    splits = {
+        name: [p for p in pages if name == "all" or p.split == name]
+        for name in ("tune", "held-out", "all")
+    }
+    report: dict[str, Any] = {
+        "pages": len(pages),
+        "chromium": chromium_version(find_chromium().path),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
+        "concurrency": args.concurrency,
+        "seconds_per_render": round(sum(times) / len(times), 1),
+        "pages_per_minute": round(60 * len(pages) / (sum(times) / len(times)), 1),
+        "splits": {
+            name: {"pages": len(ps), "agreement": agreement(ps, results)}
+            for name, ps in splits.items()
+            if ps
+        },
+        "disagreements": disagreements(pages, results),
+    }
+    if len(renders) > 1:
+        report["repeat"] = repeat_check(renders)
+    print_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
