@@ -57,6 +57,21 @@ def prompt_for(page: RealPage) -> Prompt:
     return parse_prompt(data, Path(f"{page.id}.toml"))
 
 
+def read_run(run: Any) -> dict[str, Any]:
+    """Verdicts, observations and shots of a rendered run, by page id."""
+    results = {}
+    for sample in run.samples():
+        shots = sample.path / "shots"
+        results[sample.key.prompt] = {
+            "verdict": sample.verdict,
+            "obs": sample.observation or {},
+            "shots": {p.name: p.read_bytes() for p in sorted(shots.glob("*.png"))}
+            if shots.is_dir()
+            else {},
+        }
+    return results
+
+
 def render(pages: list[RealPage], out: Path, concurrency: int) -> tuple[dict[str, Any], float]:
     """Render every page once into a fresh run under ``out``; verdicts and shots by id."""
     store = Store(out)
@@ -72,18 +87,7 @@ def render(pages: list[RealPage], out: Path, concurrency: int) -> tuple[dict[str
     run.save_manifest({"id": run.id, "models": [LANE], "prompts": list(catalogue)})
     t0 = time.monotonic()
     render_run(run, catalogue, concurrency=concurrency, force=True)
-    took = time.monotonic() - t0
-    results = {}
-    for sample in run.samples():
-        shots = sample.path / "shots"
-        results[sample.key.prompt] = {
-            "verdict": sample.verdict,
-            "obs": sample.observation or {},
-            "shots": {p.name: p.read_bytes() for p in sorted(shots.glob("*.png"))}
-            if shots.is_dir()
-            else {},
-        }
-    return results, took
+    return read_run(run), time.monotonic() - t0
 
 
 def checks_of(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -232,6 +236,9 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="page ids (default: every page of the split)")
     ap.add_argument("--keep", type=Path, help="keep the runs in this outputs folder")
     ap.add_argument("--json", type=Path, help="also write the report here")
+    ap.add_argument(
+        "--rescore", type=Path, help="score a run kept with --keep again (no rendering)"
+    )
     args = ap.parse_args()
 
     pages = real_corpus.load()
@@ -243,7 +250,12 @@ def main() -> None:
     ]
     out = args.keep or Path(tempfile.mkdtemp(prefix="verdict-truth-"))
     renders, times = [], []
-    for _ in range(max(1, args.repeat)):
+    if args.rescore:
+        from gallery.store import Run
+
+        renders, times = [read_run(Run(args.rescore))], [float("nan")]
+        pages = [p for p in pages if p.id in renders[0]]
+    for _ in range(0 if args.rescore else max(1, args.repeat)):
         results, took = render(pages, out, args.concurrency)
         renders.append(results)
         times.append(took)

@@ -13,8 +13,16 @@ import io
 
 from PIL import Image, ImageChops
 
-#: A pixel counts as changed when a channel moves by more than this (0-255).
+#: A pixel counts as changed when a channel moves by more than this (0-255). JPEG
+#: preview frames need this much to keep compression noise out of "motion".
 PIXEL_THRESHOLD = 24
+#: Brightness change (0-255) that counts in lossless screenshots of a deterministic
+#: render, where a still page gives identical pixels: a faint glow or a slow ripple
+#: moves a few levels only (see ``faint_diff_ratio``).
+LOSSLESS_THRESHOLD = 6
+
+#: A rectangle of an image: x, y, width, height in that image's pixels.
+Rect = tuple[int, int, int, int]
 #: Width of the animated preview; preview frames are captured at this width.
 PREVIEW_WIDTH = 320
 
@@ -32,16 +40,49 @@ def _changed_mask(diff: Image.Image, threshold: int) -> Image.Image:
     return peak.point(lambda v: 255 if v > threshold else 0)
 
 
+def _keep(size: tuple[int, int], exclude: list[Rect] | tuple[Rect, ...]) -> Image.Image | None:
+    """A 1-channel mask, 255 outside the ``exclude`` rectangles (None: nothing excluded)."""
+    if not exclude:
+        return None
+    keep = Image.new("L", size, 255)
+    for x, y, w, h in exclude:
+        keep.paste(0, (max(0, x), max(0, y), max(0, x + w), max(0, y + h)))
+    return keep
+
+
 def diff_ratio(
-    a: bytes | Image.Image, b: bytes | Image.Image, threshold: int = PIXEL_THRESHOLD
+    a: bytes | Image.Image,
+    b: bytes | Image.Image,
+    threshold: int = PIXEL_THRESHOLD,
+    exclude: list[Rect] | tuple[Rect, ...] = (),
 ) -> float:
-    """Share of pixels that differ by more than ``threshold`` on some channel (0..1)."""
+    """Share of pixels that differ by more than ``threshold`` on some channel (0..1),
+    counting only pixels outside the ``exclude`` rectangles (the share is of all pixels)."""
     ia, ib = load(a), load(b)
     if ia.size != ib.size:
         return 1.0
     mask = _changed_mask(ImageChops.difference(ia, ib), threshold)
-    changed = mask.histogram()[255]
-    return changed / (ia.width * ia.height)
+    if (keep := _keep(ia.size, exclude)) is not None:
+        mask = ImageChops.multiply(mask, keep)
+    return mask.histogram()[255] / (ia.width * ia.height)
+
+
+def faint_diff_ratio(
+    a: bytes | Image.Image, b: bytes | Image.Image, exclude: list[Rect] | tuple[Rect, ...] = ()
+) -> float:
+    """``diff_ratio`` for lossless frames, closer to what an eye notices: a pixel counts
+    as changed when its brightness moved by more than ``LOSSLESS_THRESHOLD`` (a faint
+    pulse does) or a channel by more than ``PIXEL_THRESHOLD`` (a change of hue does).
+    A near-black blue that moves on black does neither."""
+    ia, ib = load(a), load(b)
+    if ia.size != ib.size:
+        return 1.0
+    channel = _changed_mask(ImageChops.difference(ia, ib), PIXEL_THRESHOLD)
+    luma = ImageChops.difference(ia.convert("L"), ib.convert("L"))
+    mask = ImageChops.lighter(channel, luma.point(lambda v: 255 if v > LOSSLESS_THRESHOLD else 0))
+    if (keep := _keep(ia.size, exclude)) is not None:
+        mask = ImageChops.multiply(mask, keep)
+    return mask.histogram()[255] / (ia.width * ia.height)
 
 
 def diff_image(
@@ -76,8 +117,13 @@ def distinct_colors(data: bytes | Image.Image, min_share: float = 0.001) -> int:
     return sum(1 for count, _ in colors if count >= min_share * total)
 
 
-def content_fraction(data: bytes | Image.Image, tolerance: int = PIXEL_THRESHOLD) -> float:
-    """Share of pixels that stand out from the dominant (background) colour.
+def content_fraction(
+    data: bytes | Image.Image,
+    tolerance: int = PIXEL_THRESHOLD,
+    exclude: list[Rect] | tuple[Rect, ...] = (),
+) -> float:
+    """Share of pixels that stand out from the dominant (background) colour, outside
+    the ``exclude`` rectangles (the share is of all pixels).
 
     A blank or single-colour page gives 0; a dark page with a little content
     still gives a small but clearly non-zero share.
@@ -87,6 +133,12 @@ def content_fraction(data: bytes | Image.Image, tolerance: int = PIXEL_THRESHOLD
     colors = q.getcolors(maxcolors=q.width * q.height) or [(1, (0, 0, 0))]
     background = max(colors)[1]
     mask = _changed_mask(ImageChops.difference(q, Image.new("RGB", q.size, background)), tolerance)
+    if exclude:
+        f = q.width / img.width  # _quantised may have scaled the image down
+        scaled = [
+            (int(x * f), int(y * f), int(w * f) + 1, int(h * f) + 1) for x, y, w, h in exclude
+        ]
+        mask = ImageChops.multiply(mask, _keep(q.size, scaled))
     return mask.histogram()[255] / (q.width * q.height)
 
 

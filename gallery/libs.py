@@ -96,8 +96,12 @@ CDNJS_NAMES = {
 }  # fmt: skip
 
 _JSDELIVR = {"cdn.jsdelivr.net", "fastly.jsdelivr.net", "gcore.jsdelivr.net"}
+#: Tailwind's Play CDN (v3): not an npm URL, but its script is published on npm as
+#: ``tailwindcss-cdn`` (a mirror of the same file, one folder per Play CDN version).
+TAILWIND_PLAY = "cdn.tailwindcss.com"
+TAILWIND_PACKAGE = "tailwindcss-cdn"
 _CDN_HOSTS = _JSDELIVR | {"unpkg.com", "cdnjs.cloudflare.com", "esm.sh", "cdn.esm.sh",
-                          "esm.run", "cdn.skypack.dev", "ga.jspm.io"}  # fmt: skip
+                          "esm.run", "cdn.skypack.dev", "ga.jspm.io", TAILWIND_PLAY}  # fmt: skip
 
 
 def content_type(path: str) -> str:
@@ -131,6 +135,16 @@ def parse_cdn_url(url: str) -> LibRef | None:
         return _split_spec(path[5:], "jsdelivr") if path.startswith("/npm/") else None
     if host == "esm.run":
         return _split_spec(path, "esm")
+    if host == TAILWIND_PLAY:
+        # /, /3.4.1, /?plugins=forms,typography: the same script, with plugins or not
+        m = re.fullmatch(r"/?(\d+\.\d+\.\d+)?/?", path)
+        if m is None:
+            return None
+        name = "tailwindcss-with-all-plugins.js" if "plugins=" in parts.query else "tailwindcss.js"
+        version = m.group(1)
+        return LibRef(
+            TAILWIND_PACKAGE, version or "3", f"{version}/{name}" if version else name, "npm"
+        )
     if host == "unpkg.com":
         return None if path.startswith("/browse/") else _split_spec(path, "unpkg")
     if host == "ga.jspm.io":

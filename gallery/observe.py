@@ -10,6 +10,7 @@ the ``observation.json`` that ``checks.py`` turns into a verdict.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from playwright.async_api import Error as PlaywrightError
 
 from . import images
+from .images import PREVIEW_WIDTH
 from .render import (
     COLLECT_SCRIPT,
     ELEMENT_CHECK,
@@ -24,8 +26,10 @@ from .render import (
     HEAVY_PROBE_S,
     HEAVY_PROBE_WALL_FACTOR,
     JS_CHECK,
+    MAX_OVERLAYS,
     PROBE_FIRST_MS,
     PROBE_MS,
+    RECORDS_SCRIPT,
     SAMPLE_WINDOW_MS,
     VERY_HEAVY_FRAME_S,
     BrowserGone,
@@ -35,6 +39,10 @@ from .render import (
     _plan,
     shot_name,
 )
+
+#: A heavy page whose frames at every stop would take more than this share of its
+#: budget stops only at its timed shots and inputs (no preview frames between).
+SPARSE_SHARE = 0.5
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -83,6 +91,7 @@ async def observe(
     obs["first_input_s"] = first_input
     # Pillow work off the event loop, so the other pages in flight keep going.
     await asyncio.to_thread(_measure, obs, result, prompt)
+    result.observation = obs
 
     if first_input is not None and status == "ok":
         obs["interactive"] = await _control(
@@ -159,6 +168,15 @@ async def _timeline(
     cost = max(cpu, wall / HEAVY_PROBE_WALL_FACTOR if gl else 0.0)
     very_heavy = cost / frames > VERY_HEAVY_FRAME_S
     window = 0 if very_heavy else SAMPLE_WINDOW_MS
+    # A page so heavy that one frame at each stop would not fit in its budget (WebGL
+    # drawn in software can take seconds a frame) is looked at only where it matters:
+    # the timed shots and the input. Three shots seen are a verdict; fifteen frames
+    # begun and none finished are a hang that is ours, not the page's.
+    per_frame = max(cpu, wall) / frames
+    if main.mode == "sampled" and per_frame * len(stops) > SPARSE_SHARE * budget:
+        needed = shots | {t for t, _, _ in events}
+        stops = [t for t in stops if t in needed]
+        main.obs["sparse"] = True
     for stop in stops:
         target = int(round(stop * 1000))
         delta = target - main.vt
@@ -199,21 +217,139 @@ def _probe_steps(probe: int) -> list[int]:
 
 
 async def _collect(renderer: Renderer, main: _Load, prompt: Prompt) -> None:
-    """DOM facts, the prompt's JS and element checks, and axe-core when asked for."""
-    page = main.page
-    main.obs["page"] = await main.call(page.evaluate(COLLECT_SCRIPT), "collect")
+    """DOM facts, the prompt's JS and element checks, and axe-core when asked for.
+
+    DOM facts come from the isolated world; gallery's records and the prompt's
+    ``js`` expressions from the page's own world (that is what they are about),
+    and nothing read back is trusted before ``_page_facts`` has checked it.
+    """
+    facts = _value(await main.in_world(COLLECT_SCRIPT, "collect"))
+    records = _value(
+        await main.call(
+            main.cdp.send(
+                "Runtime.evaluate", {"expression": RECORDS_SCRIPT, "returnByValue": True}
+            ),
+            "records",
+        )
+    )
+    main.obs["page"] = _page_facts(facts, records, main.obs)
     js, elements = {}, {}
     for check in prompt.checks:
         if check.kind == "js":
-            js[check.name] = await main.call(
-                page.evaluate(JS_CHECK, check.params["expr"]), "js check"
-            )
+            got = await main.call(main.page.evaluate(JS_CHECK, check.params["expr"]), "js check")
+            js[check.name] = _js_result(got)
         elif check.kind == "element":
             sel = check.params["selector"]
-            elements[sel] = await main.call(page.evaluate(ELEMENT_CHECK, sel), "element check")
+            got = _value(await main.in_world(ELEMENT_CHECK % json.dumps(sel), "element check"))
+            elements[sel] = _element_result(got)
     main.obs["js"], main.obs["elements"] = js, elements
     if any(c.kind == "accessible" for c in prompt.checks):
         main.obs["axe"] = await _axe(renderer, main)
+
+
+def _value(reply: Any) -> Any:
+    """The value of a CDP ``Runtime.evaluate`` reply (None when it threw or has none)."""
+    if not isinstance(reply, dict) or "exceptionDetails" in reply:
+        return None
+    return (reply.get("result") or {}).get("value")
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _page_facts(facts: Any, records: Any, obs: dict[str, Any]) -> dict[str, Any]:
+    """The page's facts and gallery's records, checked for type, range and size.
+
+    The page can redefine what its own world returns (and, through the DevTools
+    protocol, send any JSON back): whatever is not of the expected shape is left
+    out, and that it was is recorded (``obs["tampered"]``), as the page's doing.
+    """
+    bad: list[str] = []
+    f = facts if isinstance(facts, dict) else {}
+    r = records if isinstance(records, dict) else {}
+    if not isinstance(facts, dict):
+        bad.append("page facts")
+
+    def rows(value: Any, name: str, shape: Any, limit: int) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            bad.append(name)
+            return []
+        good = [shape(v) for v in value[:limit]]
+        if any(g is None for g in good):
+            bad.append(name)
+        return [g for g in good if g is not None]
+
+    def canvas(v: Any) -> dict | None:
+        if not isinstance(v, dict):
+            return None
+        return {
+            "width": _count(v.get("width")),
+            "height": _count(v.get("height")),
+            "visible": v.get("visible") is True,
+        }
+
+    def rect(v: Any) -> list | None:
+        ok = (
+            isinstance(v, list)
+            and len(v) == 5
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in v[:4])
+            and v[4] in OVERLAY_KINDS
+        )
+        return [*(max(-(10**5), min(10**5, n)) for n in v[:4]), v[4]] if ok else None
+
+    def pair(v: Any, a: int, b: int) -> list | None:
+        if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str):
+            second = v[1] if isinstance(v[1], bool) else _text(v[1], b)
+            return [v[0][:a], second]
+        return None
+
+    def url(v: Any) -> str | None:
+        return v[:300] if isinstance(v, str) else None
+
+    for key in ("dialog_count", "open_count", "console_dropped"):
+        if r.get(key) is not None and _count(r.get(key)) != r.get(key):
+            bad.append(key)
+    out = {
+        "title": _text(f.get("title"), 300),
+        "text": _text(f.get("text"), 2000),
+        "dom_nodes": _count(f.get("dom_nodes")),
+        "canvases": rows(f.get("canvases"), "canvases", canvas, 20),
+        "webgl_available": f.get("webgl_available") is not False,
+        "overlays": rows(f.get("overlays"), "overlays", rect, MAX_OVERLAYS),
+        "lang": _text(f.get("lang"), 100) or None,
+        "contexts": rows(r.get("contexts"), "contexts", lambda v: pair(v, 40, 0), 50),
+        "dialogs": rows(r.get("dialogs"), "dialogs", lambda v: pair(v, 20, 200), 50),
+        "dialog_count": _count(r.get("dialog_count")),
+        "opens": rows(r.get("opens"), "opens", url, 50),
+        "open_count": _count(r.get("open_count")),
+        "console_dropped": _count(r.get("console_dropped")),
+    }
+    if bad:
+        obs["tampered"] = sorted(set(bad))
+    return out
+
+
+def _js_result(got: Any) -> dict[str, Any]:
+    if isinstance(got, dict) and isinstance(got.get("value"), bool):
+        return {"value": got["value"]}
+    if isinstance(got, dict) and isinstance(got.get("error"), str):
+        return {"error": got["error"][:300]}
+    return {"error": "the expression's result could not be read back"}
+
+
+def _element_result(got: Any) -> dict[str, Any]:
+    if isinstance(got, dict) and isinstance(got.get("error"), str):
+        return {"error": got["error"][:300]}
+    if isinstance(got, dict):
+        return {"count": _count(got.get("count")), "visible": _count(got.get("visible"))}
+    return {"error": "the selector's result could not be read back"}
 
 
 AXE_RUN = (
@@ -260,23 +396,80 @@ async def _axe(renderer: Renderer, main: _Load) -> dict[str, Any]:
     return {"violations": reply["result"].get("value")}
 
 
+#: What an overlay is: a box of text, a counter (short text with a number), an indicator
+#: (a small element a CSS animation moves: a spinner, a pulsing dot).
+OVERLAY_KINDS = ("text", "counter", "indicator")
+#: Overlays whose changes are not the page moving (a caption typing out is).
+STILL_OVERLAYS = ("counter", "indicator")
+
+
+def overlay_rects(
+    obs: dict[str, Any], scale: float, kinds: tuple[str, ...] = OVERLAY_KINDS
+) -> list[images.Rect]:
+    """The page's overlays of ``kinds`` (CSS px) as rectangles of an image at ``scale``,
+    with a margin for anti-aliasing and glow."""
+    pad = 2
+    return [
+        (int(x * scale) - pad, int(y * scale) - pad, int(w * scale) + 2 * pad + 1,
+         int(h * scale) + 2 * pad + 1)
+        for x, y, w, h, kind in (obs.get("page") or {}).get("overlays", [])
+        if kind in kinds
+    ]  # fmt: skip
+
+
 def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
-    """Pixel facts: frame-to-frame change, visible content, colours."""
+    """Pixel facts: frame-to-frame change, visible content, colours.
+
+    Motion is measured twice: between consecutive preview frames (JPEG, a fraction
+    of a second apart), and between the timed screenshots before any input
+    (lossless, seconds apart, at full size), which show a slow zoom or a faint
+    pulse that consecutive small frames do not. Overlays (small boxes of text laid
+    over the page, small animated indicators: a frame counter, a caption, a
+    spinner) count neither as content nor as motion; the figures with them are
+    kept (``*_with_overlays``) to say so.
+    """
+    r = prompt.render
+    frame_rects = overlay_rects(obs, PREVIEW_WIDTH / r.viewport[0], STILL_OVERLAYS)
+    shot_rects = overlay_rects(obs, r.device_scale, STILL_OVERLAYS)
+    content_rects = overlay_rects(obs, r.device_scale)
     frames = [images.load(f) for f in result.preview_frames]  # decode each frame once
     times = obs.get("frame_times", [])
     first_input = obs.get("first_input_s")
-    diffs = []
+
+    def before_input(t: float) -> bool:
+        return first_input is None or t < first_input
+
+    diffs, loose = [], 0.0  # loose: with the overlays
     for i in range(1, len(frames)):
-        diffs.append({"t": times[i], "diff": round(images.diff_ratio(frames[i - 1], frames[i]), 5)})
+        diff = images.diff_ratio(frames[i - 1], frames[i], exclude=frame_rects)
+        diffs.append({"t": times[i], "diff": round(diff, 5)})
+        if before_input(times[i]):
+            loose = max(loose, images.diff_ratio(frames[i - 1], frames[i]) if frame_rects else diff)
     obs["frames"] = diffs
-    before_input = [
-        d for d, t in zip(diffs, times[1:], strict=False) if first_input is None or t < first_input
-    ]
     # Motion without input: frames up to the first input, and after it only in the control load.
-    obs["motion"] = max((d["diff"] for d in before_input), default=0.0)
-    shots = [images.load(result.shots[k]) for k in sorted(result.shots)]
-    obs["content"] = [round(images.content_fraction(s), 5) for s in shots]
-    obs["colors"] = images.distinct_colors(shots[-1]) if shots else 0
+    obs["motion"] = max(
+        (d["diff"] for d, t in zip(diffs, times[1:], strict=False) if before_input(t)),
+        default=0.0,
+    )
+    shots = [(float(k[:-5]), images.load(result.shots[k])) for k in sorted(result.shots)]
+    still = [(t, img) for t, img in shots if before_input(t)]
+    obs["shot_motion"] = []
+    for (ta, a), (tb, b) in zip(still, still[1:], strict=False):
+        diff = images.faint_diff_ratio(a, b, shot_rects)
+        obs["shot_motion"].append({"from": ta, "to": tb, "diff": round(diff, 5)})
+        if shot_rects:
+            diff = images.faint_diff_ratio(a, b)
+        loose = max(loose, diff)
+    obs["motion_with_overlays"] = round(loose, 5)
+    obs["content"] = [
+        round(images.content_fraction(img, exclude=content_rects), 5) for _, img in shots
+    ]
+    obs["content_with_overlays"] = (
+        [round(images.content_fraction(img), 5) for _, img in shots]
+        if content_rects
+        else obs["content"]
+    )
+    obs["colors"] = images.distinct_colors(shots[-1][1]) if shots else 0
     obs["shots"] = sorted(result.shots)
 
 
@@ -300,9 +493,13 @@ async def _control(
         renderer, browser, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
     )
     out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
+    # Without input the control load goes on as the main load would have: its shots
+    # (and the main load's last shot before the input) show motion without input.
+    rects = overlay_rects(result.observation or {}, prompt.render.device_scale, STILL_OVERLAYS)
+    still = [k for k in sorted(result.shots) if float(k[:-5]) < first_input]
+    last = result.shots[still[-1]] if still else None
     try:
         await control.open()
-        last = None
         for kind, arg in ops:
             if kind == "stop":
                 await control.sync_animations()
@@ -313,8 +510,8 @@ async def _control(
                     diff = await asyncio.to_thread(images.diff_ratio, main_shot, shot)
                     out["diff"].append(round(diff, 5))
                     if last is not None:
-                        motion = await asyncio.to_thread(images.diff_ratio, last, shot)
-                        out["motion_after_input"] = max(out["motion_after_input"], motion)
+                        motion = await asyncio.to_thread(images.faint_diff_ratio, last, shot, rects)
+                        out["motion_after_input"] = max(out["motion_after_input"], round(motion, 5))
                     last = shot
                     if arg == compare_at[-1]:
                         break

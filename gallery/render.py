@@ -76,6 +76,13 @@ FRAME_MS = 16
 #: frame, 3 windows of 6 frames alone would cost 3.6 s.
 VERY_HEAVY_FRAME_S = 0.04
 AXE_SPEC = ("axe-core", "4", "axe.min.js")
+#: How far performance.now() moves on at each call within one virtual instant (ms).
+PERF_STEP_MS = 0.01
+#: A box of text over the page covering at most this share of the viewport is an overlay.
+OVERLAY_SHARE = 0.05
+#: ... and an element a CSS animation moves, at most this share: an indicator.
+INDICATOR_SHARE = 0.005
+MAX_OVERLAYS = 30
 MAX_EVENTS = 200
 #: Characters kept of each recorded URL.
 MAX_URL = 500
@@ -110,6 +117,24 @@ INIT_SCRIPT = """
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  // Under the paused clock performance.now() stands still while a frame's script runs,
+  // which no browser does: a page timing its own frame read 0 ms ("FPS: Infinity"),
+  // and a loop waiting for a few ms to pass never ended. Each call now returns a
+  // little more than the last (%(perf_step)s ms), from the clock's time: the same
+  // values in every load of the page, so the same pixels. The clock installs its
+  // performance object after this script, by assignment: it is wrapped as it comes.
+  try {
+    let perf = window.performance, last = -Infinity;
+    const wrap = (p) => {
+      const now = p.now.bind(p);
+      p.now = function () { const t = now(); last = t > last ? t : last + %(perf_step)s; return last; };
+    };
+    Object.defineProperty(window, 'performance', {
+      configurable: true, enumerable: true,
+      get() { return perf; },
+      set(value) { perf = value; try { wrap(value); } catch (e) {} },
+    });
+  } catch (e) {}
   const g = {contexts: [], dialogs: [], dialogCount: 0, opens: [], openCount: 0};
   Object.defineProperty(window, '__gallery', {value: g});
   const answers = {alert: undefined, confirm: false, prompt: null};
@@ -177,7 +202,7 @@ INIT_SCRIPT = """
 #: script can neither see nor redefine what runs there.
 WORLD_SCRIPT = """
 (() => {
-  // CSS and Web Animations run on real time; pin them to the virtual clock.
+  // CSS, Web and SVG animations run on real time; pin them to the virtual clock.
   const starts = new WeakMap(), done = new WeakSet();
   globalThis.__gallerySync = (now) => {
     for (const a of document.getAnimations()) {
@@ -186,31 +211,96 @@ WORLD_SCRIPT = """
       try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
       if (a.playState === 'finished') done.add(a);
     }
+    // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
+    for (const svg of document.querySelectorAll('svg')) {
+      if (svg.ownerSVGElement || typeof svg.pauseAnimations !== 'function') continue;
+      if (!starts.has(svg)) starts.set(svg, now);
+      try { svg.pauseAnimations(); svg.setCurrentTime((now - starts.get(svg)) / 1000); } catch (e) {}
+    }
   };
   // One real animation frame (this world's requestAnimationFrame is not the clock's).
   globalThis.__galleryFrame = () => new Promise(r => requestAnimationFrame(() => r(1)));
 })();
 """
 
+#: The page's facts at the end of the load, from the isolated world (``_Load.world``):
+#: native DOM getters the page cannot redefine; every string and list is cut here.
 COLLECT_SCRIPT = """
-() => {
-  const g = window.__gallery || {contexts: [], dialogs: [], opens: []};
-  const body = document.body;
-  const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => ({
-    width: c.width, height: c.height,
-    visible: c.getBoundingClientRect().width > 0 && c.getBoundingClientRect().height > 0}));
-  const contexts = g.contexts.slice();  // before the probe below adds its own
+(() => {
+  const body = document.body, vw = innerWidth, vh = innerHeight;
+  const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => {
+    const r = c.getBoundingClientRect();
+    return {width: c.width, height: c.height, visible: r.width > 0 && r.height > 0};
+  });
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
-  return {
-    title: document.title.slice(0, 300),
-    text: body ? (body.innerText || '').slice(0, 2000) : '',
-    dom_nodes: document.getElementsByTagName('*').length,
-    canvases, contexts, dialogs: g.dialogs, dialog_count: g.dialogCount || 0,
-    opens: g.opens, open_count: g.openCount || 0, console_dropped: g.consoleDropped || 0, webgl_available: webglAvailable,
-    lang: document.documentElement.getAttribute('lang')?.slice(0, 100) ?? null,
+  // Small boxes of text laid over the page (position fixed/absolute/sticky, at most
+  // %(overlay_share)s of the viewport): a frame counter, a caption, a hint. They are not
+  // the page's content; a counter's changes are not its motion either (observe.py).
+  const overlays = [], seen = new Set(), placed = new Map();
+  const box = (el) => {
+    const chain = [];
+    let found = null;
+    for (let e = el; e && e !== body && e !== document.documentElement; e = e.parentElement) {
+      if (placed.has(e)) { found = placed.get(e); break; }
+      chain.push(e);
+      const p = getComputedStyle(e).position;
+      if (p === 'fixed' || p === 'absolute' || p === 'sticky') { found = e; break; }
+    }
+    for (const e of chain) placed.set(e, found);
+    return found;
   };
+  const walker = document.createTreeWalker(body || document.documentElement, NodeFilter.SHOW_TEXT);
+  for (let n = 0; n < 3000 && overlays.length < %(max_overlays)d && walker.nextNode(); n++) {
+    const text = walker.currentNode;
+    if (!text.data.trim() || !text.parentElement) continue;
+    const el = box(text.parentElement);
+    if (!el || seen.has(el)) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(overlay_share)s * vw * vh) continue;
+    if (r.right <= 0 || r.bottom <= 0 || r.left >= vw || r.top >= vh) continue;
+    // A counter: short text with a number in it ("FPS: 60", "Frame 120"), whose
+    // changes are not the page moving. Other text (a caption, a typing terminal) may be.
+    const words = String(el.innerText || '').trim();
+    const kind = words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text';
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
+  }
+  // Small elements that a CSS or Web Animation moves (a spinner, a pulsing dot, a
+  // blinking cursor: at most %(indicator_share)s of the viewport): an indicator alone
+  // is not the page showing or doing anything.
+  for (const a of document.getAnimations().slice(0, 200)) {
+    if (overlays.length >= %(max_overlays)d) break;
+    const el = a.effect && a.effect.target;
+    if (!el || !el.getBoundingClientRect || seen.has(el)) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(indicator_share)s * vw * vh) continue;
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), 'indicator']);
+  }
+  return {
+    title: String(document.title).slice(0, 300),
+    text: body ? String(body.innerText || '').slice(0, 2000) : '',
+    dom_nodes: document.getElementsByTagName('*').length,
+    canvases, webgl_available: webglAvailable, overlays,
+    lang: (document.documentElement.getAttribute('lang') || '').slice(0, 100) || null,
+  };
+})()
+"""
+
+COLLECT_SCRIPT %= {
+    "overlay_share": OVERLAY_SHARE,
+    "indicator_share": INDICATOR_SHARE,
+    "max_overlays": MAX_OVERLAYS,
 }
+
+#: gallery's records kept in the page's world (see INIT_SCRIPT): read back and checked.
+RECORDS_SCRIPT = """
+(() => {
+  const g = window.__gallery || {};
+  return {contexts: g.contexts, dialogs: g.dialogs, dialog_count: g.dialogCount,
+          opens: g.opens, open_count: g.openCount, console_dropped: g.consoleDropped};
+})()
 """
 
 JS_CHECK = """
@@ -218,12 +308,12 @@ JS_CHECK = """
 """
 
 ELEMENT_CHECK = """
-(sel) => {
-  let els; try { els = [...document.querySelectorAll(sel)]; } catch (e) { return {error: String(e)}; }
+((sel) => {
+  let els; try { els = [...document.querySelectorAll(sel)]; } catch (e) { return {error: String(e).slice(0, 300)}; }
   const visible = els.filter(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
     return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; });
   return {count: els.length, visible: visible.length};
-}
+})(%s)
 """
 
 
@@ -439,7 +529,12 @@ class _Load:
                 ctx.route("**/*", self._route),
                 ctx.route_web_socket("**/*", self._refuse_websocket),
                 ctx.add_init_script(
-                    INIT_SCRIPT % {"seed": self.seed, "console_calls": MAX_CONSOLE_CALLS}
+                    INIT_SCRIPT
+                    % {
+                        "seed": self.seed,
+                        "console_calls": MAX_CONSOLE_CALLS,
+                        "perf_step": PERF_STEP_MS,
+                    }
                 ),
             ),
             "context set-up",
@@ -853,6 +948,10 @@ class Renderer:
             *launch_args(),
             "--js-flags=--max-old-space-size=512",
             "--renderer-process-limit=64",
+            # Re-raster whole tiles: a partly re-rastered tile kept edges drawn under
+            # an earlier state (an SVG still moving in real time before the clock
+            # pinned it), so the first shot differed between renders.
+            "--disable-partial-raster",
             f"--proxy-server=http://127.0.0.1:{self._dead_end.getsockname()[1]}",
             "--proxy-bypass-list=<-loopback>",
             # WebRTC sends STUN/TURN over UDP straight to the servers the page names,

@@ -30,7 +30,7 @@ from .prompts import Prompt
 from .store import Run, Sample, SampleKey, check_name, utcnow, write_bytes, write_json
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 
 @dataclass
