@@ -132,6 +132,12 @@ def check_clean_console(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str
 def check_offline(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     req = obs.get("requests", {})
     fonts = req.get("fonts", [])
+    external = obs.get("external", [])
+    if external:
+        return _fail(
+            f"{len(external)} link(s) to a program outside the browser (never opened), "
+            f"first: {external[0][:160]}"
+        )
     blocked = [b["url"] for b in req.get("blocked", [])] + list(obs.get("navigations", [])) + fonts
     if blocked:
         only_fonts = (

@@ -176,6 +176,7 @@ async def _timeline(
     if main.mode == "sampled" and per_frame * len(stops) > SPARSE_SHARE * budget:
         needed = shots | {t for t, _, _ in events}
         stops = [t for t in stops if t in needed]
+        previews = shots  # the preview is made of the shots' frames
         main.obs["sparse"] = True
     for stop in stops:
         target = int(round(stop * 1000))

@@ -29,6 +29,7 @@ import itertools
 import mimetypes
 import os
 import shlex
+import shutil
 import socket
 import tempfile
 import time
@@ -84,6 +85,8 @@ OVERLAY_SHARE = 0.05
 INDICATOR_SHARE = 0.005
 MAX_OVERLAYS = 30
 MAX_EVENTS = 200
+#: URL schemes a page navigates to without leaving the browser; any other opens a program.
+WEB_SCHEMES = ("http", "https", "about", "data", "blob", "javascript", "")
 #: Characters kept of each recorded URL.
 MAX_URL = 500
 #: Console calls a page may make before the rest are dropped (see INIT_SCRIPT).
@@ -135,59 +138,75 @@ INIT_SCRIPT = """
       set(value) { perf = value; try { wrap(value); } catch (e) {} },
     });
   } catch (e) {}
-  const g = {contexts: [], dialogs: [], dialogCount: 0, opens: [], openCount: 0};
-  Object.defineProperty(window, '__gallery', {value: g});
+  // gallery's records of what the page did live in this closure, out of the page's
+  // reach; they are written with the built-ins as they were before any page script ran
+  // (a page can redefine Array.prototype.push, String, Function.prototype.apply...),
+  // and read back through a frozen object no page script can replace.
+  const apply = Reflect.apply, push = Array.prototype.push, slice = Array.prototype.slice;
+  const cut = String.prototype.slice, S = String, test = RegExp.prototype.test;
+  const includes = Array.prototype.includes, freeze = Object.freeze;
+  const text = (v, n) => { try { return apply(cut, S(v), [0, n]); } catch (e) { return '?'; } };
+  const note = (list, item, n) => { if (list.length < n) apply(push, list, [item]); };
+  const contexts = [], dialogs = [], opens = [], gls = [];
+  let dialogCount = 0, openCount = 0, consoleDropped = 0, consoleCalls = 0;
   const answers = {alert: undefined, confirm: false, prompt: null};
-  for (const name of Object.keys(answers)) {
+  for (const name of ['alert', 'confirm', 'prompt']) {
     window[name] = function (message) {
-      g.dialogCount++;
-      if (g.dialogs.length < 50) g.dialogs.push([name, String(message).slice(0, 200)]);
+      dialogCount++;
+      note(dialogs, [name, text(message, 200)], 50);
       return answers[name];
     };
   }
   window.open = function (url) {
-    g.openCount++;
-    if (g.opens.length < 50) g.opens.push(String(url).slice(0, 300));
+    openCount++;
+    note(opens, text(url, 300), 50);
     return null;
   };
   // Flood control: every console call crosses the DevTools pipe that all the pages
   // of a run share, so a page logging in a loop would slow every other page. The
   // first %(console_calls)d go through; later ones are dropped and counted.
-  g.consoleDropped = 0;
-  let consoleCalls = 0;
   for (const name of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'dirxml',
                       'table', 'count', 'timeLog', 'assert', 'group', 'groupCollapsed']) {
     const original = console[name];
     if (typeof original !== 'function') continue;
     console[name] = function (...args) {
-      if (++consoleCalls > %(console_calls)d) { g.consoleDropped++; return; }
-      return original.apply(this, args);
+      if (++consoleCalls > %(console_calls)d) { consoleDropped++; return; }
+      return apply(original, this, args);
     };
   }
   // WebGL contexts, so the probe can wait for their GPU work: it is drawn in the
   // GPU process, and only when something needs the pixels (gl.finish() does not
   // wait for it), so reading one pixel back is what makes the probe see its cost.
-  const gls = [];
-  g.finishGL = function () {
-    const px = new Uint8Array(4);
-    for (const gl of gls) {
-      try {
-        if (gl.isContextLost() || gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) continue;
-        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
-      } catch (e) {}
-    }
-    return gls.length;
-  };
+  const webgl = /webgl/i;
   for (const C of [window.HTMLCanvasElement, window.OffscreenCanvas]) {
     if (!C) continue;
     const original = C.prototype.getContext;
     C.prototype.getContext = function (type, ...rest) {
-      const ctx = original.call(this, type, ...rest);
-      if (ctx && /webgl/i.test(String(type)) && gls.length < 8 && !gls.includes(ctx)) gls.push(ctx);
-      if (g.contexts.length < 50) g.contexts.push([String(type).slice(0, 40), !!ctx]);
+      const ctx = apply(original, this, [type, ...rest]);
+      if (ctx && apply(test, webgl, [text(type, 40)]) && gls.length < 8 && !apply(includes, gls, [ctx])) {
+        apply(push, gls, [ctx]);
+      }
+      note(contexts, [text(type, 40), !!ctx], 50);
       return ctx;
     };
   }
+  Object.defineProperty(window, '__gallery', {value: freeze({
+    records: () => ({
+      contexts: apply(slice, contexts, []), dialogs: apply(slice, dialogs, []),
+      dialog_count: dialogCount, opens: apply(slice, opens, []), open_count: openCount,
+      console_dropped: consoleDropped,
+    }),
+    finishGL: () => {
+      const px = new Uint8Array(4);
+      for (const gl of gls) {
+        try {
+          if (gl.isContextLost() || gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) continue;
+          gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        } catch (e) {}
+      }
+      return gls.length;
+    },
+  })});
   // The text caret blinks on a real-time timer of its own: hide it for good (a
   // stylesheet that is no DOM node), as Playwright hides it for each screenshot.
   try {
@@ -295,13 +314,8 @@ COLLECT_SCRIPT %= {
 }
 
 #: gallery's records kept in the page's world (see INIT_SCRIPT): read back and checked.
-RECORDS_SCRIPT = """
-(() => {
-  const g = window.__gallery || {};
-  return {contexts: g.contexts, dialogs: g.dialogs, dialog_count: g.dialogCount,
-          opens: g.opens, open_count: g.openCount, console_dropped: g.consoleDropped};
-})()
-"""
+#: (``window`` and ``__gallery`` cannot be redefined: both are non-configurable.)
+RECORDS_SCRIPT = "window.__gallery.records()"
 
 JS_CHECK = """
 (expr) => { try { return {value: !!(0, eval)(expr)}; } catch (e) { return {error: String(e).slice(0, 300)}; } }
@@ -418,6 +432,7 @@ class _Load:
             "navigations": [],
             "popups": [],
             "downloads": [],
+            "external": [],  # links to other programs (mailto:, ssh:, ...): never opened
             "crashed": False,
         }
 
@@ -541,7 +556,13 @@ class _Load:
         )
         page = self.page = await self.call(ctx.new_page(), "new_page")
         self.cdp = await self.call(ctx.new_cdp_session(page), "cdp session")
-        await self.call(self.cdp.send("Performance.enable"), "metrics")  # ThreadTime for the probe
+        # ThreadTime for the probe; navigations the page asks for (to record the ones
+        # to other programs: mailto:, ssh:, any non-web scheme, which no route sees).
+        self.cdp.on("Page.frameRequestedNavigation", self._on_navigation_request)
+        await self.call(
+            asyncio.gather(self.cdp.send("Performance.enable"), self.cdp.send("Page.enable")),
+            "metrics",
+        )
         ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
         page.on("console", self._on_console)
         page.on("pageerror", self._on_error)
@@ -581,6 +602,12 @@ class _Load:
             if state == "complete":
                 return
             await asyncio.sleep(0.05)
+
+    def _on_navigation_request(self, event: dict[str, Any]) -> None:
+        url = str(event.get("url") or "")
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme not in WEB_SCHEMES:
+            self._record("external", url[:200])
 
     def _refuse_websocket(self, ws: Any) -> None:
         self._record("blocked", {"url": ws.url, "reason": "websocket outside the sandbox"})
@@ -661,14 +688,16 @@ class _Load:
         metrics = self.cdp.send("Performance.getMetrics")
         gl = 0
         if finish_gl:
-            script = "() => window.__gallery ? window.__gallery.finishGL() : 0"
+            script = "() => window.__gallery.finishGL()"
             reply, gl = await self.call(
                 asyncio.gather(metrics, self.page.evaluate(script)), "metrics"
             )
         else:
             reply = await self.call(metrics, "metrics")
         cpu = next((m["value"] for m in reply["metrics"] if m["name"] == "ThreadTime"), 0.0)
-        return cpu, int(gl or 0)
+        # gl comes from the page's world: a number of ours, unless the page broke it
+        gl = gl if isinstance(gl, int) and not isinstance(gl, bool) and 0 <= gl <= 8 else 0
+        return float(cpu), gl
 
     async def world(self) -> int:
         """The execution context of this load's isolated world, made on first use.
@@ -864,19 +893,45 @@ async def _quiet(awaitable: Any) -> None:
         await awaitable
 
 
+#: Programs Chromium (or a desktop) starts to open a link in another application:
+#: mailto: runs xdg-email with the page's text, other schemes xdg-open, after asking
+#: xdg-settings and xdg-mime for the handler.
+HOST_OPENERS = (
+    "xdg-open", "xdg-email", "xdg-settings", "xdg-mime", "gio", "gvfs-open", "gnome-open",
+    "kde-open", "kde-open5", "kfmclient", "exo-open", "sensible-browser", "x-www-browser",
+    "www-browser",
+)  # fmt: skip
+
+
 def _capped_launcher(chromium: Path, folder: Path) -> Path | None:
-    """A launcher script that caps each Chromium process's data memory, then runs it.
+    """A launcher script that caps each Chromium process's data memory, closes the
+    door to the host's programs, then runs Chromium.
 
     ``--max-old-space-size`` caps the V8 heap, but not ArrayBuffers: a page filling
     typed arrays took 4 GB in 8 s, and would take the machine. RLIMIT_DATA (``ulimit
     -d``) is per process and inherited by the renderers; a page over it gets an
-    allocation error or a crashed renderer, and a verdict. POSIX shells only.
+    allocation error or a crashed renderer, and a verdict.
+
+    A page that navigates to ``mailto:`` (no user gesture needed) or, after a click,
+    to ``ssh:`` or any other scheme makes Chromium run ``xdg-email`` / ``xdg-open``
+    with the URL, which carries whatever the page put in it. No Chromium switch turns
+    that off, so the helpers Chromium looks up on ``PATH`` are found first in a
+    folder of ours where each is ``false``: it does nothing and the link opens
+    nowhere. (The attempt itself is recorded per page from the DevTools protocol.)
+    POSIX shells only.
     """
     if os.name != "posix":
         return None
+    helpers = folder / "no-openers"
+    helpers.mkdir(exist_ok=True)
+    false = shutil.which("false") or "/bin/false"
+    for name in HOST_OPENERS:
+        with contextlib.suppress(FileExistsError):
+            (helpers / name).symlink_to(false)
     script = folder / "chromium"
     script.write_text(
         f"#!/bin/sh\nulimit -d {MEMORY_CAP_MB * 1024} 2>/dev/null\n"
+        f'PATH={shlex.quote(str(helpers))}:"$PATH"; export PATH\n'
         f'exec {shlex.quote(str(chromium))} "$@"\n'
     )
     script.chmod(0o755)

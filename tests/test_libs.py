@@ -172,6 +172,13 @@ J, U, E = "jsdelivr", "unpkg", "esm"
          LibRef("three", "0.160.0", "build/three.module.js", E)),
         ("https://example.com/npm/three@0.160.0/build/three.js", None),
         ("https://cdnjs.cloudflare.com/ajax/libs/three.js/r128", None),
+        # Tailwind's Play CDN: the same script, mirrored on npm as tailwindcss-cdn
+        ("https://cdn.tailwindcss.com", LibRef("tailwindcss-cdn", "3", "tailwindcss.js", "npm")),
+        ("https://cdn.tailwindcss.com/3.4.1",
+         LibRef("tailwindcss-cdn", "3.4.1", "3.4.1/tailwindcss.js", "npm")),
+        ("https://cdn.tailwindcss.com?plugins=forms,typography",
+         LibRef("tailwindcss-cdn", "3", "tailwindcss-with-all-plugins.js", "npm")),
+        ("https://cdn.tailwindcss.com/some/other/path", None),
     ],
 )  # fmt: skip
 def test_parse_cdn_url(url: str, expected: LibRef | None) -> None:

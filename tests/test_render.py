@@ -148,3 +148,58 @@ def test_hung_page_gets_a_verdict_and_the_browser_goes_on(tmp_path: Path, budget
     runs = next(c for c in verdict["checks"] if c["name"] == "runs")
     assert runs["passed"] is False and "hung" in runs["detail"]
     assert res["after"].observation["status"] == "ok"
+
+
+#: CSS transform, SMIL and canvas animation on one page: edges a compositor draws late.
+MIXED = """<!doctype html><html lang="en"><head><title>mixed</title><style>
+@keyframes pulse { 0%, 100% { transform: scale(1) } 50% { transform: scale(1.6) } }
+.p { width: 90px; height: 90px; border-radius: 12px; background: #2b8a3e;
+     animation: pulse 1.2s ease-in-out infinite; margin: 40px }
+</style></head><body style="background:#f4f1ea">
+<div class="p"></div>
+<svg width="400" height="200"><circle cx="60" cy="100" r="16" fill="#4dabf7">
+<animateTransform attributeName="transform" type="rotate" from="0 200 100" to="360 200 100"
+ dur="3s" repeatCount="indefinite"/></circle></svg>
+</body></html>"""
+
+
+def test_animated_pages_give_the_same_pixels_under_load(tmp_path: Path) -> None:
+    """Four loads of one page at once (the machine busy): every shot identical. A CSS
+    transform animation and an SVG animation once came out with different edges."""
+    import asyncio
+
+    prompt = make_prompt()
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "index.html").write_text(MIXED)
+
+    async def go():
+        async with Renderer(libs=None) as r:
+            return await asyncio.gather(*(r.render(d, prompt) for _ in range(4)))
+
+    first, *others = run_sync(go())
+    for other in others:
+        for name in first.shots:
+            assert images.diff_ratio(first.shots[name], other.shots[name], threshold=0) == 0.0, name
+    assert images.diff_ratio(first.shots["000.50s.png"], first.shots["005.00s.png"]) > 0
+
+
+def test_a_page_too_heavy_for_every_stop_is_seen_at_its_shots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page whose frames at every stop would not fit in its budget stops only at its
+    timed shots. (The bar is lowered here so that a page that is merely heavy on this
+    machine crosses it: how heavy a page is depends on the machine.)"""
+    from gallery import observe
+
+    monkeypatch.setattr(observe, "SPARSE_SHARE", 1e-4)
+    heavy = (Path(__file__).parent / "fixtures" / "pages" / "mandelbrot-heavy.html").read_text()
+    prompt = make_prompt()
+    res = render_pages(tmp_path, {"p": heavy}, prompt)["p"]
+    obs = res.observation
+    assert obs["status"] == "ok", obs["detail"]
+    assert obs.get("sparse") is True and obs["mode"] == "sampled", obs["probe"]
+    assert sorted(res.shots) == ["000.50s.png", "002.00s.png", "005.00s.png"]
+    assert obs["frame_times"] == [0.5, 2.0, 5.0]  # the preview is the shots' frames
+    checks = {c["name"]: c["passed"] for c in judge(obs, prompt.checks)["checks"]}
+    assert checks["runs"] and checks["animates"]
