@@ -162,6 +162,48 @@ def parse_cdn_url(url: str) -> LibRef | None:
     return LibRef(package, version, file, "cdnjs")
 
 
+#: What ``written_cdn_urls`` reads of a page's files, and how many URLs it keeps: a page
+#: that writes ten thousand CDN URLs gets its first ones looked up, not the machine busy.
+SCAN_BYTES = 4 * 1024 * 1024
+SCAN_URLS = 100
+_SCANNED = (".html", ".htm", ".js", ".mjs", ".cjs", ".css", ".json", ".svg", ".jsx", ".ts", ".tsx")
+_WRITTEN = re.compile(
+    r"(?:https?:)?//(?:" + "|".join(re.escape(h) for h in sorted(_CDN_HOSTS)) + r")"
+    r"(?:/[^\s\"'`<>()\\]*)?",
+    re.I,
+)
+
+
+def written_cdn_urls(artifact: Path) -> list[str]:
+    """The CDN URLs written in a page's own files (script and link tags, import maps,
+    ``import`` and ``fetch`` in its source text), in order, without repeats.
+
+    These, and only these, are looked up in the registry before the page runs: a
+    URL the page builds at run time (a package name carrying its data) is never
+    asked for. A template (``.../npm/${name}@1/x.js``) is kept as written and fails
+    as a package name, without a request.
+    """
+    found: dict[str, None] = {}
+    budget = SCAN_BYTES
+    files = sorted(p for p in artifact.rglob("*") if p.is_file() and p.suffix.lower() in _SCANNED)
+    for path in files:
+        if budget <= 0 or len(found) >= SCAN_URLS:
+            break
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(budget)
+        except OSError:
+            continue
+        budget -= len(data)
+        for m in _WRITTEN.finditer(data.decode("utf-8", errors="replace")):
+            url = m.group(0)
+            url = "https:" + url if url.startswith("//") else url
+            found.setdefault(url.rstrip(".,;"), None)
+            if len(found) >= SCAN_URLS:
+                break
+    return list(found)
+
+
 def is_cdn_url(url: str) -> bool:
     """True for any URL on a CDN host we serve from npm, even in a form we cannot parse,
     so the renderer routes it here and records why it failed instead of a silent block."""
@@ -355,6 +397,10 @@ class LibCache:
         reg = registry or os.environ.get("GALLERY_NPM_REGISTRY") or DEFAULT_REGISTRY
         self.registry, self.offline, self.timeout = reg.rstrip("/"), offline, timeout
         self._packuments: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def offline_view(self) -> LibCache:
+        """The same cache that never asks the registry: what is on disk, and nothing else."""
+        return LibCache(self.cache_dir, self.registry, offline=True, timeout=self.timeout)
 
     def _get(self, url: str, accept: str = "*/*") -> bytes:
         if self.offline:  # belt and braces: offline never reaches this

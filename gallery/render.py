@@ -97,6 +97,8 @@ CALL_TIMEOUT_S = 10.0
 #: A first capture that takes longer is retried (see ``_Load.screenshot``).
 CAPTURE_TIMEOUT_S = 3.0
 LOAD_TIMEOUT_S = 20.0
+#: Resolving the libraries a page's files name, before it runs, may take this long (s).
+PREPARE_TIMEOUT_S = 60.0
 #: A browser launch gets this long (s), and is tried this many times.
 LAUNCH_TIMEOUT_S = 30.0
 LAUNCH_ATTEMPTS = 2
@@ -951,6 +953,9 @@ class Renderer:
         self.chromium = find_chromium(chromium)
         self.version = chromium_version(self.chromium.path)
         self.libs = libs
+        # While a page runs, libraries come from the disk cache only (see ``prepare``).
+        self._offline_libs = libs.offline_view() if hasattr(libs, "offline_view") else libs
+        self._prepared: set[str] = set()  # CDN URLs written in the pages' files
         self.seed = seed
         self.browser: Browser | None = None
         self._pw = None
@@ -1134,16 +1139,46 @@ class Renderer:
 
         return is_cdn_url(url)
 
+    async def prepare(self, artifact: Path) -> None:
+        """Resolve the CDN libraries written in the page's files, before it runs.
+
+        This is the only time the registry is asked, and only for names the page's
+        files spell out: while the page runs, its library requests are answered from
+        the on-disk cache alone (``fetch_lib``), so a package name the page computes
+        (and could fill with its data) never leaves the machine. The wait is bounded;
+        what is not resolved by then is refused when the page asks for it.
+        """
+        if self.libs is None or not hasattr(self.libs, "fetch_url"):
+            return
+        from .libs import LibError, written_cdn_urls
+
+        urls = [u for u in await asyncio.to_thread(written_cdn_urls, artifact)]
+        todo = [u for u in urls if u not in self._prepared]
+        self._prepared.update(urls)
+
+        def resolve_all() -> None:
+            for url in todo:
+                with contextlib.suppress(LibError, OSError, ValueError):
+                    self.libs.fetch_url(url)
+
+        if todo:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(resolve_all), PREPARE_TIMEOUT_S)
+
     async def fetch_lib(self, url: str) -> Any:
-        """A LibFile, or the one-line reason it could not be resolved (memoised per run)."""
+        """A LibFile from the on-disk cache, or the one-line reason it is refused."""
         from .libs import LibError
 
-        if url not in self._lib_memo:
-            try:
-                self._lib_memo[url] = await asyncio.to_thread(self.libs.fetch_url, url)
-            except LibError as exc:
-                self._lib_memo[url] = str(exc)
-        return self._lib_memo[url]
+        if url in self._lib_memo:
+            return self._lib_memo[url]
+        try:
+            lib = await asyncio.to_thread(self._offline_libs.fetch_url, url)
+        except LibError as exc:
+            if url in self._prepared:
+                return str(exc)
+            return f"library requested at run time, not resolved ({exc})"
+        self._lib_memo[url] = lib
+        return lib
 
     async def axe_source(self) -> str | None:
         if self._axe is None and self._axe_error is None:
@@ -1166,6 +1201,7 @@ class Renderer:
         """
         from .observe import observe
 
+        await self.prepare(artifact)
         # Every call into the page has a deadline; this one bounds what none should
         # be left to: a call into a browser that stopped answering.
         backstop = 2 * prompt.render.budget + 2 * LAUNCH_TIMEOUT_S

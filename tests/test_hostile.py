@@ -8,7 +8,11 @@ budgets) mixed with three well-behaved pages from the labelled corpus, and:
 - the normal pages get the same verdicts as when they are rendered alone;
 - the run finishes;
 - a canary on 127.0.0.1 (HTTP, any TCP connection, UDP) that the hostile pages
-  aim at (``__CANARY__`` in a page becomes its port) sees nothing at all.
+  aim at (``__CANARY__`` in a page becomes its port) sees nothing at all; it is
+  also the npm registry of the run, so a library name a page computes and gallery
+  looked up would reach it;
+- logging stand-ins for the programs Chromium opens links with (``xdg-email``,
+  ``xdg-open``...), first on ``PATH``, are never started.
 
 Real outside names (example.com) are refused the same way; the canary is what
 makes "nothing left the sandbox" measurable.
@@ -17,6 +21,7 @@ makes "nothing left the sandbox" measurable.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
@@ -43,8 +48,12 @@ PROBE_BUDGET = 20.0
 NORMAL_BUDGET = 40.0
 HANGS = {
     "loop-at-load", "loop-in-raf", "document-write-loop", "memory-bomb", "huge-dom",
-    "error-flood", "request-flood", "reload-loop",
+    "error-flood", "request-flood", "reload-loop", "microtask-loop", "postmessage-flood",
+    "sync-block", "nested-iframes", "webgl-memory-bomb", "worker-fork-bomb", "huge-title",
+    "clock-sabotage",
 }  # fmt: skip
+#: Programs a desktop opens links with; stand-ins that log their calls go first on PATH.
+OPENERS = ("xdg-open", "xdg-email", "xdg-settings", "xdg-mime", "gio", "kde-open", "exo-open")
 #: A page's total: its budget, then closing its context (up to 10 s when the page hangs)
 #: and, if even that hangs, launching a new browser.
 CLOSE_MARGIN = 20.0
@@ -182,8 +191,26 @@ def canary():
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory, canary: Canary) -> dict[str, Any]:
-    result = render_pages(tmp_path_factory.mktemp("hostile"), interleaved(), canary.port)
+def openers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of stand-ins for the link openers, each logging its call; the log path."""
+    folder = tmp_path_factory.mktemp("openers")
+    log = folder / "started.log"
+    for name in OPENERS:
+        stub = folder / name
+        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> {log}\n')
+        stub.chmod(0o755)
+    return log
+
+
+@pytest.fixture(scope="module")
+def mixed(
+    tmp_path_factory: pytest.TempPathFactory, canary: Canary, openers: Path
+) -> dict[str, Any]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GALLERY_NPM_REGISTRY", f"http://127.0.0.1:{canary.port}")
+        mp.setenv("GALLERY_LIBS_CACHE", str(tmp_path_factory.mktemp("npm")))
+        mp.setenv("PATH", f"{openers.parent}:{os.environ['PATH']}")
+        result = render_pages(tmp_path_factory.mktemp("hostile"), interleaved(), canary.port)
     time.sleep(1.0)  # a beacon sent while a context closes would arrive about now
     return result
 
@@ -232,7 +259,17 @@ def test_normal_pages_keep_their_verdicts(mixed: dict[str, Any], alone: dict[str
     assert passed(alone["static-landing"])["animates"] is False
 
 
-@pytest.mark.parametrize("name", ["loop-at-load", "loop-in-raf", "document-write-loop"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "loop-at-load",
+        "loop-in-raf",
+        "document-write-loop",
+        "microtask-loop",
+        "sync-block",
+        "clock-sabotage",
+    ],
+)
 def test_hung_pages_say_why(mixed: dict[str, Any], name: str) -> None:
     entry = mixed["pages"][name]
     assert entry["obs"]["status"] == "hung"
@@ -313,3 +350,39 @@ def test_what_is_stored_stays_small(mixed: dict[str, Any]) -> None:
     if obs.get("page"):  # collected (the page finished in time)
         assert len(obs["page"]["title"]) <= 300
         assert all(len(t) <= 40 for t, _ in obs["page"]["contexts"])
+
+
+def test_no_page_is_left_unjudged(mixed: dict[str, Any]) -> None:
+    assert mixed["summary"].unjudged == {}
+    for name, entry in mixed["pages"].items():
+        assert entry["verdict"].get("judged", True) is True, (name, entry["verdict"])
+
+
+def test_a_page_cannot_start_a_program_on_the_host(mixed: dict[str, Any], openers: Path) -> None:
+    assert not openers.exists(), openers.read_text()
+    entry = mixed["pages"]["protocol-handlers"]
+    external = entry["obs"]["external"]
+    assert any(u.startswith("mailto:") for u in external), external
+    assert any(u.startswith("gallery-custom:") for u in external), external
+    offline = next(c for c in entry["verdict"]["checks"] if c["kind"] == "offline")
+    assert offline["passed"] is False and "program" in offline["detail"]
+
+
+def test_names_a_page_computes_are_never_looked_up(mixed: dict[str, Any]) -> None:
+    obs = mixed["pages"]["runtime-library-names"]["obs"]
+    assert obs["status"] == "ok", obs["detail"]
+    refused = [b for b in obs["requests"]["blocked"] if "not resolved" in b.get("reason", "")]
+    assert len(refused) >= 20, obs["requests"]["blocked"][:5]
+    # (and the registry of the run, the canary, heard nothing: test_nothing_reached_the_canary)
+
+
+def test_a_page_that_lies_to_the_harness_gets_its_own_verdict(mixed: dict[str, Any]) -> None:
+    entry = mixed["pages"]["harness-lies"]
+    obs = entry["obs"]
+    assert obs["status"] == "ok", obs["detail"]
+    assert obs["page"]["title"] == "Liar"  # read where the page cannot redefine it
+    assert "A page that lies" in obs["page"]["text"]
+    assert obs["page"]["dialog_count"] >= 200 and len(obs["page"]["dialogs"]) <= 50
+    assert all(len(m) <= 200 for _, m in obs["page"]["dialogs"])
+    checks = {c["name"]: c["passed"] for c in entry["verdict"]["checks"]}
+    assert checks["runs"] is True and checks["animates"] is True
