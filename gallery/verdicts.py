@@ -175,7 +175,7 @@ async def _render_all(
             verdict["render_hash"] = rhash
             verdict["rendered_at"] = utcnow()
             files = {
-                "observation.json": _json_bytes(result.observation),
+                "observation.json": observation_bytes(result.observation),
                 "verdict.json": _json_bytes(verdict),
             }
             if result.preview_frames:
@@ -198,6 +198,33 @@ async def _render_all(
 
 def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+#: No observation.json is larger than this, whatever the page did.
+MAX_OBSERVATION_BYTES = 1_000_000
+
+
+def observation_bytes(obs: dict[str, Any]) -> bytes:
+    """``observation.json``, under ``MAX_OBSERVATION_BYTES``.
+
+    Every record is capped where it is made; this is the last bound, for what no one
+    foresaw: the long lists (console, errors, requests...) are cut to their first
+    entries, and the observation says so (``cut``)."""
+    data = _json_bytes(obs)
+    keep = 20
+    while len(data) > MAX_OBSERVATION_BYTES and keep:
+        obs = {**obs, "cut": True}
+        for key in ("console", "errors", "navigations", "popups", "downloads", "external"):
+            if isinstance(obs.get(key), list):
+                obs[key] = obs[key][:keep]
+        if isinstance(obs.get("requests"), dict):
+            obs["requests"] = {k: v[:keep] for k, v in obs["requests"].items()}
+        data = _json_bytes(obs)
+        keep //= 4
+    if len(data) > MAX_OBSERVATION_BYTES:  # still: keep the verdict's inputs only
+        slim = {k: obs.get(k) for k in ("status", "detail", "mode", "chromium", "seed")}
+        data = _json_bytes({**slim, "cut": True})
+    return data
 
 
 def render_run(

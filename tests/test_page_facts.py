@@ -78,3 +78,18 @@ def test_check_results_are_checked() -> None:
     assert _js_result({"error": "e" * 1000})["error"] == "e" * 300
     assert _element_result({"count": 3, "visible": "all"}) == {"count": 3, "visible": 0}
     assert "error" in _element_result(None)
+
+
+def test_no_observation_file_is_larger_than_a_megabyte() -> None:
+    from gallery.verdicts import MAX_OBSERVATION_BYTES, observation_bytes
+
+    flood = {
+        "status": "ok",
+        "console": [{"type": "log", "text": "x" * 500}] * 50_000,
+        "requests": {"blocked": [{"url": "u" * 500, "reason": "r"}] * 50_000},
+    }
+    data = observation_bytes(flood)
+    assert len(data) <= MAX_OBSERVATION_BYTES
+    assert b'"cut": true' in data and b'"status": "ok"' in data
+    small = {"status": "ok", "console": []}
+    assert b"cut" not in observation_bytes(small)
