@@ -40,7 +40,14 @@ $(DEV_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(DEV_STAMP)
 
+# The real-page corpus is fetched from GitHub at its recorded commits (or, with
+# REAL_PAGES=DIR, from a folder of copies); its pages are never committed.
+REAL_PAGES ?=
+
 bench: setup $(DEV_STAMP)
+	$(BIN)/python benchmarks/real_corpus.py fetch $(if $(REAL_PAGES),--from $(REAL_PAGES))
+	$(BIN)/python benchmarks/verdict_truth.py --json benchmarks/results/verdict_truth.json
+	$(BIN)/python benchmarks/kill_browser.py --json benchmarks/results/kill_browser.json
 	$(BIN)/python benchmarks/render_throughput.py --json benchmarks/results/render_throughput.json
 	$(BIN)/python benchmarks/generation_overhead.py --json benchmarks/results/generation_overhead.json
 	$(BIN)/python benchmarks/site_build.py --json benchmarks/results/site_build.json
