@@ -28,8 +28,8 @@ def test_catalogue_has_every_article_demo(root: Path) -> None:
 
 
 def test_quoted_prompts_are_word_for_word(root: Path) -> None:
-    """The article's quoted prompts are used verbatim (compare against shared/article-prompts.md)."""
-    article = (root.parent / "shared" / "article-prompts.md").read_text()
+    """The article's quoted prompts are used verbatim (docs/article-prompts.md quotes them)."""
+    article = (root / "docs" / "article-prompts.md").read_text()
     rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \| .+ \|$", article, re.M))
     catalogue = load_catalogue(root / "prompts")
     quoted = {
