@@ -3,8 +3,10 @@
 For each page: load it in Chromium on the *real* clock (no virtual time, no
 seeded random: what a person opening the file sees), with CDN libraries
 answered from npm (as a person online would get them) and every other request
-refused; take screenshots at 0.5, 1.5, 3 and 5 real seconds, then send the
-input the page's task implies and take two more. The frames are written side
+refused; take screenshots at 0.5, 1.5, 1.58, 3, 3.9 and 5 real seconds, then
+send the input the page's task implies and take two more. The off-grid times
+matter: a shaft spinning at 2000 rpm turns a whole number of times in 1.5 s and
+looks still in frames taken at round times; 80 ms apart it does not. The frames are written side
 by side as one contact sheet per page (``<out>/<id>.png``), with the console
 errors and a few facts in ``<out>/<id>.json``. The sheets are what the labels
 of the real-page corpus (``benchmarks/corpus/real/``) were decided from.
@@ -38,7 +40,7 @@ from gallery.browser import find_chromium, launch_args  # noqa: E402
 from gallery.libs import LibCache, LibError, is_cdn_url  # noqa: E402
 
 ORIGIN = "https://look.gallery.test"
-TIMES = (0.5, 1.5, 3.0, 5.0)
+TIMES = (0.5, 1.5, 1.58, 3.0, 3.9, 5.0)
 VIEWPORT = (1280, 720)
 THUMB = 420
 
@@ -112,7 +114,7 @@ async def look(browser: Any, page_file: Path, how: str, libs: LibCache) -> dict[
         await page.goto(ORIGIN + "/index.html", wait_until="load", timeout=20000)
         for t in TIMES:
             await asyncio.sleep(max(0.0, start + t - time.monotonic()))
-            frames.append((f"{t:.1f}s", await page.screenshot(timeout=10000)))
+            frames.append((f"{t:.2f}s", await page.screenshot(timeout=10000)))
         if how != "none":
             await _send(page, how)
             frames.append((f"after {how}", await page.screenshot(timeout=10000)))
@@ -125,8 +127,8 @@ async def look(browser: Any, page_file: Path, how: str, libs: LibCache) -> dict[
     finally:
         await ctx.close()
     by = dict(frames)
-    if "1.5s" in by and "3.0s" in by:
-        a, b = images.load(by["1.5s"]), images.load(by["3.0s"])
+    if "1.50s" in by and "3.00s" in by:
+        a, b = images.load(by["1.50s"]), images.load(by["3.00s"])
         content = max(images.content_fraction(a), images.content_fraction(b))
         motion = images.diff_ratio(a, b)
         log["naive"] = {
@@ -134,6 +136,12 @@ async def look(browser: Any, page_file: Path, how: str, libs: LibCache) -> dict[
             "motion": round(motion, 5),
             "runs_and_animates": content >= 0.0001 and motion >= 0.0002,
         }
+    # motion between any two frames before the input, at full size (for the labeller)
+    still = [images.load(data) for caption, data in frames if caption[0].isdigit()]
+    log["max_motion"] = round(
+        max((images.diff_ratio(a, b) for a, b in zip(still, still[1:], strict=False)), default=0.0),
+        5,
+    )
     log["frames"] = frames
     return log
 

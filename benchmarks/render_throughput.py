@@ -200,7 +200,9 @@ async def heavy_every_frame(renderer, pages, dirs) -> dict:
             "observation_alone_s": round(time.perf_counter() - t0, 3),
             "mode_alone": result.observation["mode"],
         }
-        load = _Load(renderer, dirs[page.name], page.prompt, 1, time.monotonic() + 60)
+        load = _Load(
+            renderer, renderer.browser, dirs[page.name], page.prompt, 1, time.monotonic() + 60
+        )
         try:
             await load.open()
             t0 = time.perf_counter()
