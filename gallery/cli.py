@@ -46,7 +46,7 @@ def console():
 
     if sys.stdout.isatty():
         return Console()
-    return Console(width=200, no_color=True, highlight=False)
+    return Console(width=100, no_color=True, highlight=False)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -532,10 +532,12 @@ def import_(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
 def results(paths: Paths, run_id: str, as_json: bool) -> None:
-    """One row per sample: prompt, model, sample, passed, score, each check.
+    """One row per sample: prompt, model, sample, passed, score, failing checks.
 
-    With --json, one JSON object per line: prompt, model, sample, source,
-    status, passed, score, and checks as a name -> true/false map.
+    The last column names the checks that failed (optional ones in brackets), or
+    why there is no verdict. With --json, one JSON object per line: prompt,
+    model, sample, source, status, passed, score, and checks as a name ->
+    true/false map.
     """
     import json
 
@@ -547,19 +549,29 @@ def results(paths: Paths, run_id: str, as_json: bool) -> None:
     rows = result_rows(Store(paths.out).open_run(run_id))
     if as_json:
         for row in rows:
+            row.pop("required")
             click.echo(json.dumps(row))
         return
-    names = list(dict.fromkeys(n for r in rows for n in r["checks"]))
-    table = Table()
-    for col in ("prompt", "model", "#", "status", "passed", "score", *names):
-        table.add_column(col)
+    table = Table(expand=False)
+    for col, opts in (
+        ("prompt", {"overflow": "fold", "max_width": 26}),
+        ("model", {"overflow": "fold", "max_width": 20}),
+        ("#", {"justify": "right"}),
+        ("passed", {}),
+        ("score", {"justify": "right"}),
+        ("failing checks", {"overflow": "fold", "ratio": 1}),
+    ):
+        table.add_column(col, **opts)
     fmt = {True: "yes", False: "no", None: "-"}
     for r in rows:
         score = "-" if r["score"] is None else f"{r['score']:.2f}"
-        checks = (fmt[r["checks"].get(n)] for n in names)
-        table.add_row(
-            r["prompt"], r["model"], str(r["sample"]), r["status"], fmt[r["passed"]], score, *checks
-        )
+        failing = [
+            n if r["required"].get(n, True) else f"({n})"
+            for n, ok in r["checks"].items()
+            if ok is False
+        ]
+        why = ", ".join(failing) if r["passed"] is not None else r["status"]
+        table.add_row(r["prompt"], r["model"], str(r["sample"]), fmt[r["passed"]], score, why)
     console().print(table)
 
 

@@ -407,6 +407,10 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
                 "passed": verdict["passed"] if verdict else None,
                 "score": verdict["score"] if verdict else None,
                 "checks": {c["name"]: c["passed"] for c in verdict["checks"]} if verdict else {},
+                # not in `results --json`: which checks decide pass/fail
+                "required": {c["name"]: c["required"] for c in verdict["checks"]}
+                if verdict
+                else {},
             }
         )
     return rows

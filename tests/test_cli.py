@@ -127,3 +127,32 @@ def test_doctor_fails_without_browser(
     result = runner.invoke(cli, ["doctor", "--chromium", str(tmp_path / "no-chromium")])
     assert result.exit_code == 1
     assert "FAIL  chromium" in result.output
+
+
+def test_results_fit_100_columns_and_name_the_failing_checks(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The committed baseline run: 23 different checks, each row still fits."""
+    import json
+
+    monkeypatch.chdir(root)
+    run_id = json.loads((root / "outputs" / "baseline.json").read_text())["run"]
+    result = runner.invoke(cli, ["results", "--run", run_id])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert "failing checks" in lines[1]
+    gemma = next(line for line in lines if "angry-birds" in line and "gemma3-270m" in line)
+    assert "no" in gemma and "runs" in result.output
+    json_rows = runner.invoke(cli, ["results", "--run", run_id, "--json"]).output.splitlines()
+    first = json.loads(json_rows[0])
+    assert set(first) == {
+        "prompt",
+        "model",
+        "sample",
+        "source",
+        "status",
+        "passed",
+        "score",
+        "checks",
+    }
