@@ -8,12 +8,14 @@ messages with exit code 2. ``GALLERY_DEBUG=1`` shows the traceback instead.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
@@ -138,15 +140,34 @@ def cli() -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
-def prompts(paths: Paths) -> None:
-    """List the prompt catalogue: id, title, checks and whether a reference exists."""
+def prompts(paths: Paths, as_json: bool) -> None:
+    """List the prompt catalogue: id, title, checks and whether a reference exists.
+
+    With --json, one JSON object per line: id, title, checks (name and
+    whether it is required), interact (number of steps) and reference.
+    """
+    catalogue = paths.load_prompts()
+    if as_json:
+        for p in catalogue.values():
+            row = {
+                "id": p.id,
+                "title": p.title,
+                "checks": [{"name": c.name, "required": c.required} for c in p.checks],
+                "interact": len(p.interact),
+                "reference": bool(p.reference_path),
+            }
+            click.echo(json.dumps(row))
+        return
     from rich.table import Table
 
-    catalogue = paths.load_prompts()
     table = Table(title=f"prompts in {paths.prompts}")
-    for col in ("id", "title", "checks", "interact", "reference"):
-        table.add_column(col)
+    table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalogue), default=2))
+    table.add_column("title", overflow="fold")
+    table.add_column("checks", overflow="fold")
+    table.add_column("interact")
+    table.add_column("reference")
     for p in catalogue.values():
         checks = ", ".join(c.name + ("" if c.required else "?") for c in p.checks)
         table.add_row(
@@ -157,22 +178,48 @@ def prompts(paths: Paths) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
-def models(paths: Paths) -> None:
-    """List the configured models and whether each one's API key is set."""
+def models(paths: Paths, as_json: bool) -> None:
+    """List the configured models and whether each one's API key is set (never the key).
+
+    With --json, one JSON object per line: name, model, endpoint, api,
+    key_env, key (set, missing or not needed) and default.
+    """
+    config = paths.load_config()
+    rows = []
+    for m in config.models.values():
+        rows.append(
+            {
+                "name": m.name,
+                "model": m.display if m.is_reference else m.model,
+                "endpoint": "prompts/<id>.reference.html" if m.is_reference else m.base_url,
+                "api": m.api,
+                "key_env": m.api_key_env or None,
+                "key": m.key_status,
+                "default": m.name in config.defaults.models,
+            }
+        )
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
     from rich.table import Table
 
-    config = paths.load_config()
     table = Table(title=f"models in {paths.config}")
-    for col in ("name", "model", "endpoint", "api", "key", "default"):
-        table.add_column(col)
-    for m in config.models.values():
-        key = m.key_status if not m.api_key_env else f"{m.api_key_env}: {m.key_status}"
-        endpoint = "prompts/<id>.reference.html" if m.is_reference else m.base_url
-        model = m.display if m.is_reference else m.model
-        table.add_row(
-            m.name, model, endpoint, m.api, key, "yes" if m.name in config.defaults.models else ""
-        )
+    # Names are what people type into --model: never cut them; the endpoint
+    # shows its host (the full URL is in --json).
+    table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
+    table.add_column("model", overflow="fold")
+    table.add_column("endpoint", overflow="fold")
+    table.add_column("api", no_wrap=True)
+    key_width = max((len(r["key_env"] or "") for r in rows), default=10)
+    table.add_column("key", no_wrap=True, min_width=max(key_width, 10))
+    table.add_column("default", no_wrap=True)
+    for r in rows:
+        host = urlsplit(r["endpoint"]).netloc or r["endpoint"]
+        key = r["key"] if not r["key_env"] else f"{r['key_env']}\n{r['key']}"
+        table.add_row(r["name"], r["model"], host, r["api"], key, "yes" if r["default"] else "")
     console().print(table)
 
 

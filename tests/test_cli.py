@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,13 +62,32 @@ def test_models_shows_key_status_not_key(
     result = runner.invoke(cli, ["models"], terminal_width=250)
     assert result.exit_code == 0, result.output
     assert "sk-very-secret" not in result.output
-    lines = {
-        line.split("│")[1].strip(): line
-        for line in result.output.splitlines()
-        if line.count("│") > 3
-    }
-    assert "set" in lines["qwen3-max-preview"]
-    assert "missing" in lines["qwen3-max-openrouter"]
+    # The table fits 100 columns and never cuts a name people type into --model.
+    assert max(len(line) for line in result.output.splitlines()) <= 100
+    names = {line.split("│")[1].strip() for line in result.output.splitlines() if "│" in line}
+    assert {"qwen3-max-preview", "qwen3-max-openrouter", "reference"} <= names
+    listed = runner.invoke(cli, ["models", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert "sk-very-secret" not in listed.output
+    rows = {row["name"]: row for row in map(json.loads, listed.output.splitlines())}
+    assert rows["qwen3-max-preview"]["key"] == "set"
+    assert rows["qwen3-max-preview"]["key_env"] == "DASHSCOPE_API_KEY"
+    assert rows["qwen3-max-openrouter"]["key"] == "missing"
+    assert rows["reference"]["key"] == "not needed"
+
+
+def test_prompts_lists_as_json(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(root)
+    listed = runner.invoke(cli, ["prompts", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {row["id"]: row for row in map(json.loads, listed.output.splitlines())}
+    assert rows["spinning-hexagon"]["interact"] >= 1 and rows["spinning-hexagon"]["reference"]
+    assert {"name": "runs", "required": True} in rows["spinning-hexagon"]["checks"]
+    table = runner.invoke(cli, ["prompts"], terminal_width=250)
+    assert max(len(line) for line in table.output.splitlines()) <= 100
+    assert "spinning-hexagon-10-balls" in table.output
 
 
 def test_own_config_and_prompts_dirs(runner: CliRunner, tmp_path: Path) -> None:
