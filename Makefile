@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: setup gallery test lint format bench local-model clean
 
 setup: $(STAMP)
-	@$(BIN)/python -m gallery.browser
+	@$(BIN)/python -m gallery.render.browser
 
 # Reinstall only when the package metadata changes.
 $(STAMP): pyproject.toml
@@ -64,7 +64,7 @@ $(LOCAL_STAMP): $(STAMP)
 	@touch $(LOCAL_STAMP)
 
 local-model: $(LOCAL_STAMP)
-	$(BIN)/python -m gallery.localmodel
+	$(BIN)/python -m gallery.generate.localmodel
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

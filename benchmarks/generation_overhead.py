@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from llm_server import LLMServer  # noqa: E402
 
-from gallery.config import load_config  # noqa: E402
-from gallery.pipeline import generate_run  # noqa: E402
-from gallery.prompts import load_catalogue  # noqa: E402
-from gallery.store import Store  # noqa: E402
+from gallery.catalogue.config import load_config  # noqa: E402
+from gallery.catalogue.prompts import load_catalogue  # noqa: E402
+from gallery.generate.stage import generate_run  # noqa: E402
+from gallery.records.store import Store  # noqa: E402
 
 PROMPTS = 6
 

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gallery import images  # noqa: E402
-from gallery.browser import find_chromium, launch_args  # noqa: E402
-from gallery.libs import LibCache, LibError, is_cdn_url  # noqa: E402
+from gallery.render.browser import find_chromium, launch_args  # noqa: E402
+from gallery.render.libs import LibCache, LibError, is_cdn_url  # noqa: E402
 
 ORIGIN = "https://look.gallery.test"
 TIMES = (0.5, 1.5, 1.58, 3.0, 3.9, 5.0)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 
 from gallery import images, observe, render  # noqa: E402
-from gallery.libs import LibCache  # noqa: E402
+from gallery.render.libs import LibCache  # noqa: E402
 
 PHASES: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -82,7 +82,7 @@ def instrument() -> None:
 
 
 async def run(pages, dirs, concurrency: int) -> list[tuple[str, dict]]:
-    from gallery.render import Renderer
+    from gallery.render.sandbox import Renderer
 
     out = []
     async with Renderer(libs=LibCache()) as renderer:

@@ -55,9 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 
 from gallery import images  # noqa: E402
-from gallery.browser import chromium_version, find_chromium, launch_args  # noqa: E402
-from gallery.checks import judge  # noqa: E402
-from gallery.libs import LibCache, LibError  # noqa: E402
+from gallery.checks.judge import judge  # noqa: E402
+from gallery.render.browser import chromium_version, find_chromium, launch_args  # noqa: E402
+from gallery.render.libs import LibCache, LibError  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 CDN_RE = re.compile(
@@ -138,7 +138,7 @@ class PeakRSS:
 
 
 async def gallery_phase(pages, dirs, concurrency: int) -> dict:
-    from gallery.render import Renderer
+    from gallery.render.sandbox import Renderer
 
     obs_by_page: dict[str, dict] = {}
     verdicts: dict[str, dict] = {}
@@ -188,7 +188,7 @@ async def heavy_every_frame(renderer, pages, dirs) -> dict:
     """The trap, each heavy page alone (no other page sharing the 2 cores): its
     whole observation, then 1 virtual second run frame by frame (x5 = what
     stepping every frame of 5 virtual seconds would cost)."""
-    from gallery.render import Hung, _Load
+    from gallery.render.sandbox import Hung, _Load
 
     out = {}
     for page in pages:

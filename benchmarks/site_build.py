@@ -41,11 +41,11 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gallery.config import load_config  # noqa: E402
-from gallery.highlight import cache_for_run, warm  # noqa: E402
-from gallery.prompts import load_catalogue  # noqa: E402
-from gallery.site import build_site  # noqa: E402
-from gallery.store import SampleKey, Store  # noqa: E402
+from gallery.catalogue.config import load_config  # noqa: E402
+from gallery.catalogue.prompts import load_catalogue  # noqa: E402
+from gallery.records.store import SampleKey, Store  # noqa: E402
+from gallery.render.highlight import cache_for_run, warm  # noqa: E402
+from gallery.site.build import build_site  # noqa: E402
 
 PROMPTS, MODELS = 20, 10
 

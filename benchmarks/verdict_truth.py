@@ -34,10 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_corpus  # noqa: E402
 from real_corpus import RealPage  # noqa: E402
 
-from gallery.browser import chromium_version, find_chromium  # noqa: E402
-from gallery.prompts import Prompt, parse_prompt  # noqa: E402
-from gallery.store import SampleKey, Store  # noqa: E402
-from gallery.verdicts import render_run  # noqa: E402
+from gallery.catalogue.prompts import Prompt, parse_prompt  # noqa: E402
+from gallery.records.store import SampleKey, Store  # noqa: E402
+from gallery.render.browser import chromium_version, find_chromium  # noqa: E402
+from gallery.render.stage import render_run  # noqa: E402
 
 LANE = "real"
 
@@ -175,7 +175,7 @@ def disagreements(pages: list[RealPage], results: dict[str, Any]) -> list[dict[s
 
 def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Pages whose verdicts or pixels differ between renders of the same corpus."""
-    from gallery import images
+    from gallery.render import images
 
     first = runs[0]
     verdicts, pixels = [], []
@@ -251,7 +251,7 @@ def main() -> None:
     out = args.keep or Path(tempfile.mkdtemp(prefix="verdict-truth-"))
     renders, times = [], []
     if args.rescore:
-        from gallery.store import Run
+        from gallery.records.store import Run
 
         renders, times = [read_run(Run(args.rescore))], [float("nan")]
         pages = [p for p in pages if p.id in renders[0]]

@@ -12,17 +12,17 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import GalleryError
+from gallery.errors import GalleryError
 
 if TYPE_CHECKING:
-    from .cli import Paths
+    from gallery.cli import Paths
 
 Finding = tuple[bool | None, str, str]
 
 
 def check_browser(explicit: Path | None) -> list[Finding]:
     """Find Chromium and prove it launches headless under Playwright."""
-    from .browser import chromium_version, find_chromium, launch_args
+    from gallery.render.browser import chromium_version, find_chromium, launch_args
 
     try:
         import playwright

@@ -116,8 +116,8 @@ def pytest_collection_modifyitems(
     """Add the run's samples before ``-k``/``-m`` deselection (which runs after this)."""
     if not _active(config):
         return
-    from .errors import GalleryError
-    from .store import Store
+    from gallery.errors import GalleryError
+    from gallery.records.store import Store
 
     try:
         run = Store(config.getoption("--gallery-out")).open_run(config.getoption("--gallery"))
@@ -133,9 +133,9 @@ def pytest_collection_modifyitems(
 
 def _baseline(config: pytest.Config, run: Any) -> Any:
     """The run to judge against: ``--gallery-baseline``, else the recorded one, else None."""
-    from .compare import read_baseline
-    from .errors import GalleryError
-    from .store import Store
+    from gallery.compare.rule import read_baseline
+    from gallery.errors import GalleryError
+    from gallery.records.store import Store
 
     choice = config.getoption("--gallery-baseline")
     store = Store(config.getoption("--gallery-out"))
@@ -249,8 +249,8 @@ class GallerySample(pytest.Function):
         pytest.xfail("fails as in the baseline: " + "; ".join(reasons))
 
     def _rerender(self, request: pytest.FixtureRequest) -> None:
-        from .checks import judge
-        from .errors import GalleryError
+        from gallery.checks.judge import judge
+        from gallery.errors import GalleryError
 
         prompt = _catalogue(self.config).get(self.sample.key.prompt)
         if prompt is None:
@@ -296,8 +296,8 @@ class GallerySample(pytest.Function):
 
 def _catalogue(config: pytest.Config) -> dict:
     if _CATALOGUE not in config.stash:
-        from .errors import GalleryError
-        from .prompts import load_catalogue
+        from gallery.catalogue.prompts import load_catalogue
+        from gallery.errors import GalleryError
 
         try:
             config.stash[_CATALOGUE] = load_catalogue(Path(config.getoption("--gallery-prompts")))
@@ -332,8 +332,8 @@ class _BackgroundRenderer:
     """
 
     def __init__(self, chromium: str | None):
-        from .libs import LibCache
-        from .render import Renderer
+        from gallery.render.libs import LibCache
+        from gallery.render.sandbox import Renderer
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(

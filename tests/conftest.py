@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery.browser import find_chromium, launch_args
+from gallery.render.browser import find_chromium, launch_args
 
 ROOT = Path(__file__).resolve().parent.parent
 

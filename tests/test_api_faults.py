@@ -31,11 +31,11 @@ from pathlib import Path
 
 import pytest
 
-from gallery.config import load_config
-from gallery.generate import ReplyCache
-from gallery.pipeline import generate_run
-from gallery.prompts import load_catalogue
-from gallery.store import Store
+from gallery.catalogue.config import load_config
+from gallery.catalogue.prompts import load_catalogue
+from gallery.generate.client import ReplyCache
+from gallery.generate.stage import generate_run
+from gallery.records.store import Store
 
 KEY_ENV = "GALLERY_FAULTS_KEY"
 RETRIES = 2

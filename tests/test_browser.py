@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from gallery import browser
 from gallery.errors import BrowserNotFound
+from gallery.render import browser
 
 
 def _fake_binary(path: Path) -> Path:

@@ -14,14 +14,14 @@ import os
 import signal
 from pathlib import Path
 
-from gallery import images
 from gallery.aio import run_sync
-from gallery.browser import ChromiumInfo
-from gallery.checks import judge
-from gallery.prompts import parse_prompt
-from gallery.render import Renderer
-from gallery.store import SampleKey, Store
-from gallery.verdicts import render_run
+from gallery.catalogue.prompts import parse_prompt
+from gallery.checks.judge import judge
+from gallery.records.store import SampleKey, Store
+from gallery.render import images
+from gallery.render.browser import ChromiumInfo
+from gallery.render.sandbox import Renderer
+from gallery.render.stage import render_run
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 NAMES = ("canvas-bounce", "hexagon-ball", "svg-js", "key-game", "dom-js-move", "css-keyframes")

@@ -20,11 +20,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
+from gallery.catalogue.prompts import parse_prompt
 from gallery.cli import cli
-from gallery.compare import compare_runs, read_baseline, site_comparison
-from gallery.prompts import parse_prompt
-from gallery.site import build_site
-from gallery.store import Run, SampleKey, Store, write_json
+from gallery.compare.rule import compare_runs, read_baseline, site_comparison
+from gallery.records.store import Run, SampleKey, Store, write_json
+from gallery.site.build import build_site
 
 SHOTS = ("000.50s.png", "002.00s.png")
 
@@ -389,7 +389,7 @@ def tiny_prompt():
 
 def rendered_copy(src: Run, store: Store, run_id: str, day: int, page: str, catalogue: dict) -> Run:
     """A copy of ``src`` with the page replaced, rendered again from scratch (``force``)."""
-    from gallery.verdicts import render_run
+    from gallery.render.stage import render_run
 
     run = store.new_run(run_id)
     shutil.copytree(src.path, run.path, dirs_exist_ok=True)
@@ -401,7 +401,7 @@ def rendered_copy(src: Run, store: Store, run_id: str, day: int, page: str, cata
 
 def test_breaking_a_page_fails_compare_and_reverting_passes(tmp_path: Path) -> None:
     """The issue's "done when": break a page's script -> exit 1 naming it; revert -> exit 0."""
-    from gallery.verdicts import render_run
+    from gallery.render.stage import render_run
 
     catalogue = {"tiny": tiny_prompt()}
     store = Store(tmp_path / "outputs")
@@ -413,7 +413,7 @@ def test_breaking_a_page_fails_compare_and_reverting_passes(tmp_path: Path) -> N
     render_run(first, catalogue)
     assert first.sample(SampleKey("tiny", "reference", 1)).verdict["passed"]
     # rendering also highlighted the page for the site, into the store's shared cache
-    from gallery.highlight import Highlighter
+    from gallery.render.highlight import Highlighter
 
     key = Highlighter.key("index.html", PAGE)
     assert (store.out / "cache" / "highlight" / key[:2] / f"{key}.html").is_file()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery.config import load_config
+from gallery.catalogue.config import load_config
 from gallery.errors import ConfigError, UsageError
 
 

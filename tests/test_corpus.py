@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from gallery.aio import run_sync
-from gallery.checks import judge
-from gallery.libs import LibCache
-from gallery.prompts import STANDARD_CHECKS, parse_prompt
-from gallery.render import Renderer
+from gallery.catalogue.prompts import STANDARD_CHECKS, parse_prompt
+from gallery.checks.judge import judge
+from gallery.render.libs import LibCache
+from gallery.render.sandbox import Renderer
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 EXPECTED: dict[str, Any] = (

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery.store import Store
+from gallery.records.store import Store
 
 KEY_ENV = "GALLERY_CRASH_KEY"
 SAMPLES = 6

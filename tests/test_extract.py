@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery.extract import P5_URL, Artifact, extract, write_files
+from gallery.generate.extract import P5_URL, Artifact, extract, write_files
 
 
 def fence(info: str, body: str, marker: str = "```", close: bool = True) -> str:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gallery.catalogue.config import load_config
+from gallery.catalogue.prompts import load_catalogue
 from gallery.cli import cli
-from gallery.config import load_config
 from gallery.errors import UsageError
-from gallery.generate import build_request, request_hash, split_think
-from gallery.pipeline import GenerateResult, generate_run
-from gallery.prompts import load_catalogue
-from gallery.store import Store
+from gallery.generate.client import build_request, request_hash, split_think
+from gallery.generate.stage import GenerateResult, generate_run
+from gallery.records.store import Store
 
 CANARY = "sk-gallery-canary-1234567890abcdef"
 KEY_ENV = "GALLERY_TEST_KEY"

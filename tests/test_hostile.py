@@ -30,9 +30,9 @@ from typing import Any
 
 import pytest
 
-from gallery.prompts import parse_prompt
-from gallery.store import SampleKey, Store
-from gallery.verdicts import render_run
+from gallery.catalogue.prompts import parse_prompt
+from gallery.records.store import SampleKey, Store
+from gallery.render.stage import render_run
 
 HOSTILE_DIR = Path(__file__).parent / "fixtures" / "hostile"
 PAGES_DIR = Path(__file__).parent / "fixtures" / "pages"

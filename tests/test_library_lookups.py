@@ -18,9 +18,9 @@ import pytest
 from test_libs import FakeRegistry
 
 from gallery.aio import run_sync
-from gallery.libs import LibCache, written_cdn_urls
-from gallery.prompts import parse_prompt
-from gallery.render import Renderer
+from gallery.catalogue.prompts import parse_prompt
+from gallery.render.libs import LibCache, written_cdn_urls
+from gallery.render.sandbox import Renderer
 
 PAGE = """<!doctype html><html lang="en"><head><title>lookups</title>
 <script src="https://cdn.jsdelivr.net/npm/static-lib@1.0.0/index.js"></script>

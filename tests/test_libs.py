@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from gallery.libs import (
+from gallery.render.libs import (
     LibCache,
     LibError,
     LibRef,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gallery import localmodel
-from gallery.config import load_config
+from gallery.catalogue.config import load_config
 from gallery.errors import UsageError
+from gallery.generate import localmodel
 
 
 def test_gguf_path_comes_from_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_server_serves_where_the_lane_points(root: Path) -> None:
     ],
 )
 def test_open_fence_of_a_completion_template(template: str, fence: str) -> None:
-    from gallery.config import ModelSpec
+    from gallery.catalogue.config import ModelSpec
 
     spec = ModelSpec("m", "http://x/v1", "m", api="completions", prompt_template=template)
     assert spec.open_fence == fence

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gallery.observe import _element_result, _js_result, _page_facts
+from gallery.render.timeline import _element_result, _js_result, _page_facts
 
 GOOD_FACTS = {
     "title": "t",
@@ -81,7 +81,7 @@ def test_check_results_are_checked() -> None:
 
 
 def test_no_observation_file_is_larger_than_a_megabyte() -> None:
-    from gallery.verdicts import MAX_OBSERVATION_BYTES, observation_bytes
+    from gallery.render.stage import MAX_OBSERVATION_BYTES, observation_bytes
 
     flood = {
         "status": "ok",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from gallery.catalogue.prompts import STANDARD_CHECKS, load_catalogue, load_prompt
 from gallery.errors import PromptError
-from gallery.prompts import STANDARD_CHECKS, load_catalogue, load_prompt
 
 ARTICLE_IDS = {
     "voxel-pagoda",

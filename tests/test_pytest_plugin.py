@@ -14,7 +14,7 @@ import shutil
 import pytest
 from test_compare import BROKEN, OK, PAGE, TINY_TOML, new_run, tiny_prompt, write_sample
 
-from gallery.store import Run, SampleKey
+from gallery.records.store import Run, SampleKey
 
 pytest_plugins = ["pytester"]
 
@@ -67,8 +67,8 @@ def test_against_the_recorded_baseline_only_regressions_fail(
     """With a baseline recorded, a sample failing as it failed there is xfail; one that
     lost a check it passed there fails, naming it; a sample the baseline lacks is
     judged on its own; ``--gallery-baseline none`` judges every sample on its own."""
-    from gallery.compare import set_baseline
-    from gallery.store import Store
+    from gallery.compare.rule import set_baseline
+    from gallery.records.store import Store
 
     head = new_run(pytester.path / "outputs", "r2", "2025-01-02T00:00:00+00:00")
     write_sample(head, "hexagon/model-a/1", {**OK, "canvas": False})  # regressed
@@ -184,7 +184,7 @@ def test_rerender_and_done_when(pytester: pytest.Pytester) -> None:
     so this test launches Chromium twice: the rerender session and the rerun.
     ``test_compare.py`` renders the passing page, the broken one and the revert.
     """
-    from gallery.verdicts import render_run
+    from gallery.render.stage import render_run
 
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts/tiny.toml").write_text(TINY_TOML)

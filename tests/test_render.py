@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gallery import images
 from gallery.aio import run_sync
-from gallery.checks import judge
-from gallery.prompts import parse_prompt
-from gallery.render import Renderer
+from gallery.catalogue.prompts import parse_prompt
+from gallery.checks.judge import judge
+from gallery.render import images
+from gallery.render.sandbox import Renderer
 
 BOUNCE = """<!doctype html><html lang="en"><head><title>b</title></head>
 <body style="margin:0;background:#123"><canvas id=c width=400 height=300></canvas><script>
@@ -77,7 +77,7 @@ def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
 def test_a_capture_that_gets_no_frame_is_retried(tmp_path: Path, monkeypatch) -> None:
     """A capture that does not answer in time (a compositor that has gone idle) is
     retried after a screencast wakes the compositor, and the pixels are the same."""
-    from gallery import render
+    from gallery.render import sandbox as render
 
     prompt = make_prompt()
     normal = render_pages(tmp_path / "normal", {"p": BOUNCE}, prompt)["p"]
@@ -190,7 +190,7 @@ def test_a_page_too_heavy_for_every_stop_is_seen_at_its_shots(
     """A page whose frames at every stop would not fit in its budget stops only at its
     timed shots. (The bar is lowered here so that a page that is merely heavy on this
     machine crosses it: how heavy a page is depends on the machine.)"""
-    from gallery import observe
+    from gallery.render import timeline as observe
 
     monkeypatch.setattr(observe, "SPARSE_SHARE", 1e-4)
     heavy = (Path(__file__).parent / "fixtures" / "pages" / "mandelbrot-heavy.html").read_text()

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from gallery.cli import cli
 from gallery.errors import UsageError
-from gallery.shard import Shard, parse_shard, shard_of
-from gallery.store import SampleKey, Store
+from gallery.records.shard import Shard, parse_shard, shard_of
+from gallery.records.store import SampleKey, Store
 
 MOVING = """Here it is.
 

@@ -20,13 +20,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
-from gallery import highlight
+from gallery.catalogue.config import load_config
+from gallery.catalogue.prompts import load_catalogue
 from gallery.cli import cli
-from gallery.config import load_config
-from gallery.prompts import load_catalogue
-from gallery.site import build_site
-from gallery.site_data import pass_at_k
-from gallery.store import Run, SampleKey, Store
+from gallery.records.store import Run, SampleKey, Store
+from gallery.render import highlight
+from gallery.site.build import build_site
+from gallery.site.data import pass_at_k
 
 HOSTILE = "Here you go </script><script>alert(1)</script> and <b>bold</b> & done"
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_site import make_run
 
-from gallery.site import build_site, make_server
+from gallery.site.build import build_site, make_server
 
 REFS_JS = """({html, base}) => {
   const doc = new DOMParser().parseFromString(html, "text/html");
@@ -144,7 +144,7 @@ def test_preview_is_sandboxed(page: Page, site_url: str, errors: list[str]) -> N
 
 @pytest.fixture(scope="module")
 def axe_source() -> str:
-    from gallery.libs import LibCache, LibRef
+    from gallery.render.libs import LibCache, LibRef
 
     try:
         return LibCache().resolve(LibRef("axe-core", "4", "axe.min.js")).body.decode()

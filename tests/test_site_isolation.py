@@ -20,10 +20,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from gallery.prompts import parse_prompt
-from gallery.site import build_site, make_server
-from gallery.store import Store
-from gallery.verdicts import import_pages
+from gallery.catalogue.prompts import parse_prompt
+from gallery.records.store import Store
+from gallery.render.stage import import_pages
+from gallery.site.build import build_site, make_server
 
 SECRETS = ("c00kie-s3cret", "l0cal-s3cret", "sess10n-s3cret", "1db-s3cret", "cache-s3cret")
 PROBES = ("parent.document", "top.document", "document.cookie", "write cookie", "localStorage",

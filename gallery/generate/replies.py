@@ -28,10 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ModelSpec
-from .extract import Artifact, extract
-from .prompts import Prompt
-from .store import SampleKey, utcnow
+from gallery.catalogue.config import ModelSpec
+from gallery.catalogue.prompts import Prompt
+from gallery.generate.extract import Artifact, extract
+from gallery.records.store import SampleKey, utcnow
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import GalleryError
+from gallery.errors import GalleryError
 
 _TYPE_NAMES = {
     str: "a string",

@@ -22,12 +22,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import images
-from .aio import run_sync
-from .checks import judge
-from .errors import PromptError, UsageError
-from .prompts import Prompt
-from .store import Run, Sample, SampleKey, check_name, utcnow, write_bytes, write_json
+from gallery.aio import run_sync
+from gallery.catalogue.prompts import Prompt
+from gallery.checks.judge import judge
+from gallery.errors import PromptError, UsageError
+from gallery.records.store import (
+    Run,
+    Sample,
+    SampleKey,
+    check_name,
+    utcnow,
+    write_bytes,
+    write_json,
+)
+from gallery.render import images
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
 RENDER_VERSION = "2"
@@ -157,8 +165,8 @@ async def _render_all(
     on_done: Callable[[Sample, dict[str, Any]], None],
     highlight_cache: Path | None = None,
 ) -> None:
-    from .highlight import warm
-    from .render import Renderer
+    from gallery.render.highlight import warm
+    from gallery.render.sandbox import Renderer
 
     async with Renderer(chromium=chromium, libs=libs) as renderer:
         sem = asyncio.Semaphore(concurrency)
@@ -239,9 +247,9 @@ def render_run(
     on_done: Callable[[Sample, dict[str, Any]], None] | None = None,
 ) -> RenderSummary:
     """Render and judge every sample of ``run`` that needs it."""
-    from .browser import chromium_version, find_chromium
-    from .highlight import cache_for_run
-    from .libs import LibCache
+    from gallery.render.browser import chromium_version, find_chromium
+    from gallery.render.highlight import cache_for_run
+    from gallery.render.libs import LibCache
 
     if concurrency < 1:
         raise UsageError("must be at least 1", field="--concurrency")

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import images
-from .errors import RunNotFound, UsageError
-from .store import Run, SampleKey, Store, read_json, utcnow, write_bytes, write_json
+from gallery.errors import RunNotFound, UsageError
+from gallery.records.store import Run, SampleKey, Store, read_json, utcnow, write_bytes, write_json
+from gallery.render import images
 
 #: Per-pixel threshold as a share of 255 (Playwright's ``toHaveScreenshot`` ``threshold``).
 PIXEL_THRESHOLD = 0.1
@@ -217,23 +217,23 @@ class Comparison:
 
     def to_json(self) -> dict[str, Any]:
         """Everything, as plain data (``gallery compare --json``)."""
-        from .compare_report import as_json
+        from gallery.compare.report import as_json
 
         return as_json(self)
 
     def to_site(self) -> dict[str, Any]:
         """A compact view for the site's run page (rendered as tables by ``macros.show``)."""
-        from .compare_report import site_view
+        from gallery.compare.report import site_view
 
         return site_view(self)
 
     def to_markdown(self) -> str:
-        from .compare_report import markdown
+        from gallery.compare.report import markdown
 
         return markdown(self)
 
     def to_junit(self, path: Path | str) -> None:
-        from .compare_report import junit
+        from gallery.compare.report import junit
 
         write_bytes(Path(path), junit(self))
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import __version__
-from .errors import GalleryError, NotBuiltError, UsageError
+from gallery import __version__
+from gallery.errors import GalleryError, NotBuiltError, UsageError
 
 
 @dataclass
@@ -32,12 +32,12 @@ class Paths:
     out: Path
 
     def load_config(self):
-        from .config import load_config
+        from gallery.catalogue.config import load_config
 
         return load_config(self.config)
 
     def load_prompts(self):
-        from .prompts import load_catalogue
+        from gallery.catalogue.prompts import load_catalogue
 
         return load_catalogue(self.prompts)
 
@@ -233,7 +233,7 @@ def doctor(paths: Paths, chromium: Path | None) -> None:
 
     Exits 1 when something needed is missing (for example no browser).
     """
-    from .doctor import diagnose
+    from gallery.doctor import diagnose
 
     problems = 0
     for ok, what, detail in diagnose(paths, chromium):
@@ -286,9 +286,9 @@ def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def generate_stage(paths: Paths, **options: Any):
     """Run the generate stage with progress and a summary; shared by `generate` and `run`."""
-    from .pipeline import generate_run, summarize
-    from .progress import reporter_for, summary_table
-    from .store import Store
+    from gallery.cli.progress import reporter_for, summary_table
+    from gallery.generate.stage import generate_run, summarize
+    from gallery.records.store import Store
 
     out = console()
     reporter = reporter_for(out, click.echo, sys.stdout.isatty())
@@ -329,9 +329,9 @@ def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **op
     missing samples are produced. Cached replies are replayed at no cost, and
     pages are rendered again only when something that affects them changed.
     """
-    from .compare import site_comparison
-    from .site import build_site
-    from .store import Store
+    from gallery.compare.rule import site_comparison
+    from gallery.records.store import Store
+    from gallery.site.build import build_site
 
     result = generate_stage(paths, resume=resume, **options)
     # The job is not done until the site is built: a rerun after a crash in the
@@ -355,7 +355,7 @@ def print_verdict_summary(run, config) -> int:
     """Per lane: passed/total samples and cost; returns how many samples failed."""
     from rich.table import Table
 
-    from .verdicts import result_rows
+    from gallery.render.stage import result_rows
 
     lanes: dict[str, dict[str, Any]] = {}
     for row in result_rows(run):
@@ -430,8 +430,8 @@ def render(
     virtual clock. A sample is rendered again only when its page, its prompt's
     render settings or checks, or the Chromium version changed (use --force).
     """
-    from .shard import parse_shard
-    from .store import Store
+    from gallery.records.shard import parse_shard
+    from gallery.records.store import Store
 
     part = parse_shard(shard)
     run = Store(paths.out).open_run(run_id)
@@ -459,7 +459,7 @@ def render_stage(
     shard=None,
 ):
     """Render a run with a line per sample; shared by `render`, `import` and `run`."""
-    from .verdicts import render_run
+    from gallery.render.stage import render_run
 
     catalogue = paths.load_prompts()
     for pid in prompts:
@@ -481,7 +481,7 @@ def render_stage(
         failed = [c["name"] for c in verdict["checks"] if not c["passed"] and c["required"]]
         click.echo(f"  {mark}  {sample.key.label}" + (f"  ({', '.join(failed)})" if failed else ""))
 
-    from .browser import find_chromium
+    from gallery.render.browser import find_chromium
 
     find_chromium(chromium)  # a bad --chromium is one error line, before any output
     click.echo(f"render: run {run.id}")
@@ -529,9 +529,9 @@ def build(paths: Paths, run_id: str, site_dir: Path) -> None:
     Incremental: only pages whose content changed are rewritten. The run page
     shows the comparison with the baseline (`gallery baseline set`) when one is recorded.
     """
-    from .compare import site_comparison
-    from .site import build_site
-    from .store import Store
+    from gallery.compare.rule import site_comparison
+    from gallery.records.store import Store
+    from gallery.site.build import build_site
 
     run = Store(paths.out).open_run(run_id)
     catalogue = paths.load_prompts() if paths.prompts.is_dir() else {}
@@ -557,9 +557,9 @@ def import_(
     Each FILE becomes one sample of the prompt in the lane LABEL, keeping the
     file name as the sample's source. Then `gallery render` judges them.
     """
-    from .prompts import select as select_prompts
-    from .store import Store
-    from .verdicts import import_pages
+    from gallery.catalogue.prompts import select as select_prompts
+    from gallery.records.store import Store
+    from gallery.render.stage import import_pages
 
     prompt = select_prompts(paths.load_prompts(), [prompt_id])[0]
     store = Store(paths.out)
@@ -590,8 +590,8 @@ def results(paths: Paths, run_id: str, as_json: bool) -> None:
 
     from rich.table import Table
 
-    from .store import Store
-    from .verdicts import result_rows
+    from gallery.records.store import Store
+    from gallery.render.stage import result_rows
 
     rows = result_rows(Store(paths.out).open_run(run_id))
     if as_json:
@@ -676,9 +676,9 @@ def compare(
     Exit 1 when a required check that passed in BASE fails in HEAD, or a
     sample that passed in BASE is missing from HEAD; 0 otherwise.
     """
-    from .compare import compare_runs, dumps, read_baseline
-    from .compare_report import text
-    from .store import Store
+    from gallery.compare.report import text
+    from gallery.compare.rule import compare_runs, dumps, read_baseline
+    from gallery.records.store import Store
 
     if as_json and as_markdown:
         raise UsageError("choose one of --json and --markdown", field="--json")
@@ -732,8 +732,8 @@ def baseline_set(paths: Paths, run_id: str) -> None:
     Commit that file together with the run folder (`git add -f outputs/runs/RUN`)
     so CI compares against the same screenshots and verdicts.
     """
-    from .compare import baseline_path, set_baseline
-    from .store import Store
+    from gallery.compare.rule import baseline_path, set_baseline
+    from gallery.records.store import Store
 
     store = Store(paths.out)
     run = store.open_run(run_id)
@@ -757,8 +757,8 @@ def prefetch(paths: Paths) -> None:
     Packages come from the npm registry (tarballs verified by their integrity
     hash) into the user cache dir; pages then load them with no network.
     """
-    from .libs import COMMON_LIBRARIES, LibCache
-    from .libs import prefetch as warm
+    from gallery.render.libs import COMMON_LIBRARIES, LibCache
+    from gallery.render.libs import prefetch as warm
 
     cache = LibCache()
     click.echo(f"libs: warming {cache.cache_dir}")
@@ -782,8 +782,8 @@ def merge(paths: Paths, runs: tuple[str, ...], into: str | None) -> None:
     copied into one run and the manifests and totals joined; then `gallery
     build --run ID` makes its site. The same sample in two runs is an error.
     """
-    from .shard import merge_runs
-    from .store import Store
+    from gallery.records.shard import merge_runs
+    from gallery.records.store import Store
 
     result = merge_runs(Store(paths.out), list(runs), into)
     for line in result.notes:
@@ -815,8 +815,8 @@ def merge(paths: Paths, runs: tuple[str, ...], into: str | None) -> None:
 @common
 def serve(paths: Paths, site_dir: Path, port: int) -> None:
     """Serve the built site/ on localhost and print the URL (Ctrl-C stops)."""
-    from .errors import UsageError
-    from .site import make_server
+    from gallery.errors import UsageError
+    from gallery.site.build import make_server
 
     if not (site_dir / "index.html").is_file():
         raise UsageError(f"no site in {site_dir} (build one with `gallery build`)", field="--site")

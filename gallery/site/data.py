@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .config import Config
-from .prompts import Prompt
-from .store import Run, Sample, SampleKey
+from gallery.catalogue.config import Config
+from gallery.catalogue.prompts import Prompt
+from gallery.records.store import Run, Sample, SampleKey
 
 REFERENCE_LABEL = "reference (hand-written)"
 SOURCES_DIR = "_sources"

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BrowserNotFound
+from gallery.errors import BrowserNotFound
 
 PATH_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -167,7 +167,7 @@ def chromium_version(path: Path) -> str:
         }
         known[key] = {"version": version, "at": time.time()}
         try:
-            from .store import write_json
+            from gallery.records.store import write_json
 
             write_json(cache, known)
         except OSError:
@@ -228,6 +228,6 @@ def ensure_chromium() -> ChromiumInfo:
         return find_chromium()
 
 
-if __name__ == "__main__":  # python -m gallery.browser: the setup step
+if __name__ == "__main__":  # python -m gallery.render.browser: the setup step
     found = ensure_chromium()
     print(f"gallery: chromium {found.path} ({found.how})")

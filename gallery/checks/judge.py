@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .prompts import CheckSpec
+from gallery.catalogue.prompts import CheckSpec
 
 #: Share of pixels (after a per-pixel threshold) that must change to count as motion/response.
 MOTION_MIN = 0.0002

@@ -24,16 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .aio import run_sync
-from .config import Config, ModelSpec
-from .errors import RunNotFound, UsageError
-from .extract import write_files
-from .generate import Generator, ReplyCache
-from .prompts import Prompt
-from .prompts import select as select_prompts
-from .replies import Job, finish_record
-from .shard import Shard, new_run_id, parse_shard
-from .store import Run, SampleKey, Store, read_json, utcnow
+from gallery.aio import run_sync
+from gallery.catalogue.config import Config, ModelSpec
+from gallery.catalogue.prompts import Prompt
+from gallery.catalogue.prompts import select as select_prompts
+from gallery.errors import RunNotFound, UsageError
+from gallery.generate.client import Generator, ReplyCache
+from gallery.generate.extract import write_files
+from gallery.generate.replies import Job, finish_record
+from gallery.records.shard import Shard, new_run_id, parse_shard
+from gallery.records.store import Run, SampleKey, Store, read_json, utcnow
 
 
 class Reporter(Protocol):

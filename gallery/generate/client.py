@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config, ModelSpec
-from .replies import Job, new_record, reference_record, replay_record
-from .store import read_json, utcnow, write_json
+from gallery.catalogue.config import Config, ModelSpec
+from gallery.generate.replies import Job, new_record, reference_record, replay_record
+from gallery.records.store import read_json, utcnow, write_json
 
 CACHE_VERSION = 1
 

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .compare import CheckChange, Comparison, SampleDiff
+    from gallery.compare.rule import CheckChange, Comparison, SampleDiff
 
 MARK = {True: "✅", False: "❌", None: "—"}
 

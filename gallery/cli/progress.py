@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .pipeline import GenerateResult, LaneStats, Reporter
-from .store import Run, SampleKey
+from gallery.generate.stage import GenerateResult, LaneStats, Reporter
+from gallery.records.store import Run, SampleKey
 
 
 def _money(usd: float, complete: bool = True) -> str:

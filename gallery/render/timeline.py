@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from . import images
-from .images import PREVIEW_WIDTH
-from .render import (
+from gallery.render import images
+from gallery.render.images import PREVIEW_WIDTH
+from gallery.render.sandbox import (
     COLLECT_SCRIPT,
     ELEMENT_CHECK,
     FRAME_MS,
@@ -47,8 +47,8 @@ SPARSE_SHARE = 0.5
 if TYPE_CHECKING:
     from playwright.async_api import Browser
 
-    from .prompts import Prompt
-    from .render import Renderer
+    from gallery.catalogue.prompts import Prompt
+    from gallery.render.sandbox import Renderer
 
 
 async def observe(

@@ -43,9 +43,9 @@ from urllib.parse import unquote, urlsplit
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from .browser import chromium_version, find_chromium, launch_args
-from .images import PREVIEW_WIDTH
-from .prompts import InteractStep, Prompt
+from gallery.catalogue.prompts import InteractStep, Prompt
+from gallery.render.browser import chromium_version, find_chromium, launch_args
+from gallery.render.images import PREVIEW_WIDTH
 
 ORIGIN = "https://sandbox.gallery.test"
 #: Web-font services: refused like any other host (``offline`` fails), but kept
@@ -1135,7 +1135,7 @@ class Renderer:
         asyncio.ensure_future(_quiet(asyncio.wait_for(browser.close(), timeout=5)))
 
     def is_cdn(self, url: str) -> bool:
-        from .libs import is_cdn_url
+        from gallery.render.libs import is_cdn_url
 
         return is_cdn_url(url)
 
@@ -1150,7 +1150,7 @@ class Renderer:
         """
         if self.libs is None or not hasattr(self.libs, "fetch_url"):
             return
-        from .libs import LibError, written_cdn_urls
+        from gallery.render.libs import LibError, written_cdn_urls
 
         urls = [u for u in await asyncio.to_thread(written_cdn_urls, artifact)]
         todo = [u for u in urls if u not in self._prepared]
@@ -1167,7 +1167,7 @@ class Renderer:
 
     async def fetch_lib(self, url: str) -> Any:
         """A LibFile from the on-disk cache, or the one-line reason it is refused."""
-        from .libs import LibError
+        from gallery.render.libs import LibError
 
         if url in self._lib_memo:
             return self._lib_memo[url]
@@ -1183,7 +1183,7 @@ class Renderer:
     async def axe_source(self) -> str | None:
         if self._axe is None and self._axe_error is None:
             try:
-                from .libs import LibRef
+                from gallery.render.libs import LibRef
 
                 lib = await asyncio.to_thread(self.libs.resolve, LibRef(*AXE_SPEC))
                 self._axe = lib.body.decode()
@@ -1199,7 +1199,7 @@ class Renderer:
         other page can take it down), and when no attempt gets through the result is
         *not judged*, with the reasons.
         """
-        from .observe import observe
+        from gallery.render.timeline import observe
 
         await self.prepare(artifact)
         # Every call into the page has a deadline; this one bounds what none should

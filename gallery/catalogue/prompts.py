@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PromptError
-from .tomlcheck import check_keys, read_toml, typed
+from gallery.catalogue.tomlcheck import check_keys, read_toml, typed
+from gallery.errors import PromptError
 
 #: Checks every page can get (names are a contract, see design.md).
 STANDARD_CHECKS = ("runs", "animates", "interactive", "clean-console", "offline", "accessible")

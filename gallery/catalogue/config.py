@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, UsageError
-from .tomlcheck import check_keys, read_toml, typed
+from gallery.catalogue.tomlcheck import check_keys, read_toml, typed
+from gallery.errors import ConfigError, UsageError
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are an expert front-end developer. Answer with one complete, self-contained HTML file "

