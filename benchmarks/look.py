@@ -35,7 +35,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gallery import images  # noqa: E402
+from gallery.render import images  # noqa: E402
 from gallery.render.browser import find_chromium, launch_args  # noqa: E402
 from gallery.render.libs import LibCache, LibError, is_cdn_url  # noqa: E402
 

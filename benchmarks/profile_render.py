@@ -24,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 
-from gallery import images, observe, render  # noqa: E402
+from gallery.render import images  # noqa: E402
+from gallery.render import page as render  # noqa: E402
+from gallery.render import timeline as observe  # noqa: E402
 from gallery.render.libs import LibCache  # noqa: E402
 
 PHASES: dict[str, float] = defaultdict(float)

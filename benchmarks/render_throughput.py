@@ -54,8 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 
-from gallery import images  # noqa: E402
 from gallery.checks.judge import judge  # noqa: E402
+from gallery.render import images  # noqa: E402
 from gallery.render.browser import chromium_version, find_chromium, launch_args  # noqa: E402
 from gallery.render.libs import LibCache, LibError  # noqa: E402
 
@@ -188,7 +188,7 @@ async def heavy_every_frame(renderer, pages, dirs) -> dict:
     """The trap, each heavy page alone (no other page sharing the 2 cores): its
     whole observation, then 1 virtual second run frame by frame (x5 = what
     stepping every frame of 5 virtual seconds would cost)."""
-    from gallery.render.sandbox import Hung, _Load
+    from gallery.render.page import Hung, _Load
 
     out = {}
     for page in pages:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from gallery.errors import GalleryError
 
 if TYPE_CHECKING:
-    from gallery.cli import Paths
+    from gallery.catalogue.workspace import Workspace
 
 Finding = tuple[bool | None, str, str]
 
@@ -68,13 +68,13 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
-def diagnose(paths: Paths, chromium: Path | None = None) -> list[Finding]:
+def diagnose(paths: Workspace, chromium: Path | None = None) -> list[Finding]:
     """Every finding, in the order a user would fix them."""
     findings: list[Finding] = [(sys.version_info >= (3, 11), "python", sys.version.split()[0])]
     findings += check_browser(chromium)
     try:
         config = paths.load_config()
-        findings.append((True, "config", f"{paths.config}: {len(config.models)} models"))
+        findings.append((True, "config", f"{paths.config_path}: {len(config.models)} models"))
         for m in config.select([]):
             if m.is_reference:
                 continue
@@ -87,7 +87,7 @@ def diagnose(paths: Paths, chromium: Path | None = None) -> list[Finding]:
         catalogue = paths.load_prompts()
         refs = sum(1 for p in catalogue.values() if p.reference_path)
         findings.append(
-            (True, "prompts", f"{paths.prompts}: {len(catalogue)} prompts, {refs} references")
+            (True, "prompts", f"{paths.prompts_dir}: {len(catalogue)} prompts, {refs} references")
         )
     except GalleryError as exc:
         findings.append((False, "prompts", str(exc)))

@@ -133,7 +133,7 @@ def pytest_collection_modifyitems(
 
 def _baseline(config: pytest.Config, run: Any) -> Any:
     """The run to judge against: ``--gallery-baseline``, else the recorded one, else None."""
-    from gallery.compare.rule import read_baseline
+    from gallery.compare.baseline import read_baseline
     from gallery.errors import GalleryError
     from gallery.records.store import Store
 
@@ -221,6 +221,8 @@ class GallerySample(pytest.Function):
         if self.config.getoption("--gallery-rerender"):
             self._rerender(request)
             return
+        from gallery.compare.rule import regressions
+
         verdict = self.sample.verdict
         before = (self.base.verdict if self.base is not None else None) or None
         if verdict is None:
@@ -234,12 +236,7 @@ class GallerySample(pytest.Function):
         reasons = _failed(verdict) or ["no required check passed"]
         if before is None:
             raise SampleFailed("failed checks:\n" + "\n".join(f"  {r}" for r in reasons))
-        was = {c.get("name"): c for c in before.get("checks") or []}
-        lost = [
-            r
-            for r, c in zip(_failed(verdict), _failed_checks(verdict), strict=True)
-            if (was.get(c.get("name")) or {}).get("passed")
-        ]
+        lost = [f"{c.name}: {c.detail or 'failed'}" for c in regressions(before, verdict)]
         if lost:
             base_id = self.base.run.id
             raise SampleFailed(
@@ -250,6 +247,7 @@ class GallerySample(pytest.Function):
 
     def _rerender(self, request: pytest.FixtureRequest) -> None:
         from gallery.checks.judge import judge
+        from gallery.compare.rule import regressions
         from gallery.errors import GalleryError
 
         prompt = _catalogue(self.config).get(self.sample.key.prompt)
@@ -268,15 +266,7 @@ class GallerySample(pytest.Function):
         fresh = judge(result.observation, prompt.checks)
         if fresh.get("judged") is False:
             raise SampleFailed(f"cannot re-render: {fresh.get('reason')}")
-        now = {c["name"]: c for c in fresh["checks"]}
-        lost = [
-            f"{c['name']}: {now[c['name']]['detail']}"
-            for c in stored.get("checks") or []
-            if c.get("passed")
-            and c.get("required", True)
-            and c.get("name") in now
-            and not now[c["name"]]["passed"]
-        ]
+        lost = [f"{c.name}: {c.detail}" for c in regressions(stored, fresh)]
         if lost:
             raise SampleFailed(
                 "no longer passes after re-rendering:\n" + "\n".join(f"  {r}" for r in lost)

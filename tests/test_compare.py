@@ -22,7 +22,9 @@ from PIL import Image, ImageDraw
 
 from gallery.catalogue.prompts import parse_prompt
 from gallery.cli import cli
-from gallery.compare.rule import compare_runs, read_baseline, site_comparison
+from gallery.compare.baseline import read_baseline
+from gallery.compare.report import site_comparison
+from gallery.compare.rule import compare_runs
 from gallery.records.store import Run, SampleKey, Store, write_json
 from gallery.site.build import build_site
 
@@ -325,13 +327,13 @@ def test_run_page_shows_the_comparison_with_the_baseline(
 ) -> None:
     base, head = pair
     store = Store(tmp_path / "outputs")
-    assert site_comparison(store, head) == (None, None)
+    assert site_comparison(store, head) is None
     write_sample(head, "hexagon/model-a/1", {**OK, "canvas": False})
     CliRunner().invoke(cli, ["baseline", "set", "base", "--out", str(store.out)])
-    baseline, comparison = site_comparison(store, head)
-    assert baseline.id == "base" and comparison["summary"]["regressions"] == 1
-    assert site_comparison(store, base) == (None, None)  # the baseline itself
-    build_site(head, {}, None, tmp_path / "site", baseline=baseline, compare=comparison)
+    comparison = site_comparison(store, head)
+    assert comparison["baseline"] == "base" and comparison["summary"]["regressions"] == 1
+    assert site_comparison(store, base) is None  # the baseline itself
+    build_site(head, {}, None, tmp_path / "site", compare=comparison)
     page = (tmp_path / "site/run.html").read_text()
     assert "Comparison with baseline <code>base</code>" in page
     assert "hexagon/model-a/1" in page and "canvas broke" in page

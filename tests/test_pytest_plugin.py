@@ -67,7 +67,7 @@ def test_against_the_recorded_baseline_only_regressions_fail(
     """With a baseline recorded, a sample failing as it failed there is xfail; one that
     lost a check it passed there fails, naming it; a sample the baseline lacks is
     judged on its own; ``--gallery-baseline none`` judges every sample on its own."""
-    from gallery.compare.rule import set_baseline
+    from gallery.compare.baseline import set_baseline
     from gallery.records.store import Store
 
     head = new_run(pytester.path / "outputs", "r2", "2025-01-02T00:00:00+00:00")

@@ -77,7 +77,7 @@ def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
 def test_a_capture_that_gets_no_frame_is_retried(tmp_path: Path, monkeypatch) -> None:
     """A capture that does not answer in time (a compositor that has gone idle) is
     retried after a screencast wakes the compositor, and the pixels are the same."""
-    from gallery.render import sandbox as render
+    from gallery.render import page as render
 
     prompt = make_prompt()
     normal = render_pages(tmp_path / "normal", {"p": BOUNCE}, prompt)["p"]

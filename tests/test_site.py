@@ -23,6 +23,8 @@ from PIL import Image, ImageDraw
 from gallery.catalogue.config import load_config
 from gallery.catalogue.prompts import load_catalogue
 from gallery.cli import cli
+from gallery.compare.report import site_view
+from gallery.compare.rule import compare_runs
 from gallery.records.store import Run, SampleKey, Store
 from gallery.render import highlight
 from gallery.site.build import build_site
@@ -540,16 +542,16 @@ def test_run_page_shows_manifest_and_compare(tmp_path: Path) -> None:
     flip = base.path / "bounce/model-a/2/verdict.json"
     flip.write_text(json.dumps(verdict({"runs": True, "animates": True})))
     shutil.rmtree(base.path / "clock/model-b/2")
-    compare = {
-        "summary": {"regressions": 1},
-        "regressions": [{"sample": "<script>x</script>", "check": "runs"}],
-    }
-    build_site(run, catalogue, config, tmp_path / "site", baseline=base, compare=compare)
+    compare = site_view(compare_runs(base, run, write_diffs=False))
+    # the one regression rule decides: animates failed in base and passes now (an
+    # improvement), clock/model-b/2 is new; a hostile label is shown as text
+    compare["regressions"].append({"sample": "<script>x</script>", "check": "runs"})
+    build_site(run, catalogue, config, tmp_path / "site", compare=compare)
     page = parse(tmp_path / "site/run.html")
     text = page.all_text
     for words in ("finished", "2025-01-01 00:00 UTC", "vendor/model-a", "https://api.example.test/v1",
                   "temperature", "You are an expert. </pre><script>alert(2)</script>", "$0.0123",
-                  "incomplete", "Now failing", "bounce/model-a/2", "clock/model-b/2",
+                  "incomplete", "improvements", "bounce/model-a/2", "clock/model-b/2",
                   "Comparison", "<script>x</script>", "regressions"):  # fmt: skip
         assert words in text, words
     assert len(page.find("script")) == 1

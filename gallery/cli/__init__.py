@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,26 +19,8 @@ from urllib.parse import urlsplit
 import click
 
 from gallery import __version__
+from gallery.catalogue.workspace import Workspace
 from gallery.errors import GalleryError, NotBuiltError, UsageError
-
-
-@dataclass
-class Paths:
-    """Where this invocation reads and writes: every command takes all three."""
-
-    config: Path
-    prompts: Path
-    out: Path
-
-    def load_config(self):
-        from gallery.catalogue.config import load_config
-
-        return load_config(self.config)
-
-    def load_prompts(self):
-        from gallery.catalogue.prompts import load_catalogue
-
-        return load_catalogue(self.prompts)
 
 
 def console():
@@ -85,7 +66,7 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(func)
     def wrapper(config_path: Path, prompts_dir: Path, out_dir: Path, **kwargs: Any) -> Any:
-        paths = Paths(config_path, prompts_dir, out_dir)
+        paths = Workspace(config_path, prompts_dir, out_dir)
         try:
             return func(paths, **kwargs)
         except GalleryError as exc:
@@ -142,7 +123,7 @@ def cli() -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
-def prompts(paths: Paths, as_json: bool) -> None:
+def prompts(paths: Workspace, as_json: bool) -> None:
     """List the prompt catalogue: id, title, checks and whether a reference exists.
 
     With --json, one JSON object per line: id, title, checks (name and
@@ -162,7 +143,7 @@ def prompts(paths: Paths, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"prompts in {paths.prompts}")
+    table = Table(title=f"prompts in {paths.prompts_dir}")
     table.add_column("id", no_wrap=True, min_width=max((len(i) for i in catalogue), default=2))
     table.add_column("title", overflow="fold")
     table.add_column("checks", overflow="fold")
@@ -180,7 +161,7 @@ def prompts(paths: Paths, as_json: bool) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
-def models(paths: Paths, as_json: bool) -> None:
+def models(paths: Workspace, as_json: bool) -> None:
     """List the configured models and whether each one's API key is set (never the key).
 
     With --json, one JSON object per line: name, model, endpoint, api,
@@ -206,7 +187,7 @@ def models(paths: Paths, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"models in {paths.config}")
+    table = Table(title=f"models in {paths.config_path}")
     # Names are what people type into --model: never cut them; the endpoint
     # shows its host (the full URL is in --json).
     table.add_column("name", no_wrap=True, min_width=max((len(r["name"]) for r in rows), default=4))
@@ -228,7 +209,7 @@ def models(paths: Paths, as_json: bool) -> None:
     "--chromium", type=click.Path(path_type=Path, dir_okay=False), help="Chromium binary to use."
 )
 @common
-def doctor(paths: Paths, chromium: Path | None) -> None:
+def doctor(paths: Workspace, chromium: Path | None) -> None:
     """Check what gallery needs: Chromium, Playwright, config, prompts, keys, output dir.
 
     Exits 1 when something needed is missing (for example no browser).
@@ -284,18 +265,19 @@ def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def generate_stage(paths: Paths, **options: Any):
+def generate_stage(paths: Workspace, **options: Any):
     """Run the generate stage with progress and a summary; shared by `generate` and `run`."""
     from gallery.cli.progress import reporter_for, summary_table
-    from gallery.generate.stage import generate_run, summarize
+    from gallery.generate.stage import generate_run
     from gallery.records.store import Store
+    from gallery.records.totals import lane_totals
 
     out = console()
     reporter = reporter_for(out, click.echo, sys.stdout.isatty())
     result = generate_run(
         paths.load_config(), paths.load_prompts(), Store(paths.out), reporter=reporter, **options
     )
-    out.print(summary_table(result, summarize(result.run)))
+    out.print(summary_table(result, lane_totals(result.run)))
     done = sum(lane.samples for lane in result.lanes.values())
     totals = result.manifest.get("totals") or {}
     spend = sum(lane.cost_usd for lane in result.lanes.values())
@@ -322,14 +304,16 @@ def generate_stage(paths: Paths, **options: Any):
 )
 @click.option("--strict", is_flag=True, help="Exit 1 when a sample fails a required check.")
 @common
-def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **options: Any) -> None:
+def run(
+    paths: Workspace, resume: bool, site_dir: Path, chromium, strict: bool, **options: Any
+) -> None:
     """Generate (or replay), render, check and build the site: the whole job.
 
     An interrupted run is continued by a plain rerun (or `--resume`): only the
     missing samples are produced. Cached replies are replayed at no cost, and
     pages are rendered again only when something that affects them changed.
     """
-    from gallery.compare.rule import site_comparison
+    from gallery.compare.report import site_comparison
     from gallery.records.store import Store
     from gallery.site.build import build_site
 
@@ -339,10 +323,8 @@ def run(paths: Paths, resume: bool, site_dir: Path, chromium, strict: bool, **op
     result.run.update_manifest(status="rendering")
     render_stage(paths, result.run, concurrency=options.get("concurrency") or 4, chromium=chromium)
     config = paths.load_config()
-    baseline, comparison = site_comparison(Store(paths.out), result.run)
-    report = build_site(
-        result.run, paths.load_prompts(), config, site_dir, baseline=baseline, compare=comparison
-    )
+    comparison = site_comparison(Store(paths.out), result.run)
+    report = build_site(result.run, paths.load_prompts(), config, site_dir, compare=comparison)
     result.run.update_manifest(status="finished")
     failed = print_verdict_summary(result.run, config)
     click.echo(f"site: {report.summary()}")
@@ -385,7 +367,7 @@ def print_verdict_summary(run, config) -> int:
 @cli.command()
 @generate_options
 @common
-def generate(paths: Paths, **options: Any) -> None:
+def generate(paths: Workspace, **options: Any) -> None:
     """Send the prompts to the models and store the replies (a new run, or --run RUN).
 
     Continues the latest run instead when it was interrupted. Cached replies
@@ -415,7 +397,7 @@ def generate(paths: Paths, **options: Any) -> None:
 @SHARD_OPTION
 @common
 def render(
-    paths: Paths,
+    paths: Workspace,
     run_id: str,
     model_names,
     prompt_ids,
@@ -448,7 +430,7 @@ def render(
 
 
 def render_stage(
-    paths: Paths,
+    paths: Workspace,
     run,
     *,
     concurrency: int,
@@ -523,21 +505,21 @@ def render_stage(
     help="Where to write the static site.",
 )
 @common
-def build(paths: Paths, run_id: str, site_dir: Path) -> None:
+def build(paths: Workspace, run_id: str, site_dir: Path) -> None:
     """Build the static gallery site from a run; prints the path of index.html.
 
     Incremental: only pages whose content changed are rewritten. The run page
     shows the comparison with the baseline (`gallery baseline set`) when one is recorded.
     """
-    from gallery.compare.rule import site_comparison
+    from gallery.compare.report import site_comparison
     from gallery.records.store import Store
     from gallery.site.build import build_site
 
     run = Store(paths.out).open_run(run_id)
-    catalogue = paths.load_prompts() if paths.prompts.is_dir() else {}
-    config = paths.load_config() if paths.config.is_file() else None
-    baseline, comparison = site_comparison(Store(paths.out), run)
-    report = build_site(run, catalogue, config, site_dir, baseline=baseline, compare=comparison)
+    catalogue = paths.load_prompts() if paths.prompts_dir.is_dir() else {}
+    config = paths.load_config() if paths.config_path.is_file() else None
+    comparison = site_comparison(Store(paths.out), run)
+    report = build_site(run, catalogue, config, site_dir, compare=comparison)
     click.echo(f"site for run {run.id}: {report.summary()}", err=True)
     click.echo(str(report.index))
 
@@ -550,7 +532,7 @@ def build(paths: Paths, run_id: str, site_dir: Path) -> None:
 @click.option("--render", "do_render", is_flag=True, help="Render the imported pages at once.")
 @common
 def import_(
-    paths: Paths, files: tuple[Path, ...], prompt_id: str, label: str, run_id, do_render: bool
+    paths: Workspace, files: tuple[Path, ...], prompt_id: str, label: str, run_id, do_render: bool
 ) -> None:
     """Bring pages made elsewhere (a chat UI, another tool) into a run as samples.
 
@@ -578,7 +560,7 @@ def import_(
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
-def results(paths: Paths, run_id: str, as_json: bool) -> None:
+def results(paths: Workspace, run_id: str, as_json: bool) -> None:
     """One row per sample: prompt, model, sample, passed, score, failing checks.
 
     The last column names the checks that failed (optional ones in brackets), or
@@ -659,7 +641,7 @@ def results(paths: Paths, run_id: str, as_json: bool) -> None:
 )
 @common
 def compare(
-    paths: Paths,
+    paths: Workspace,
     base: str | None,
     head: str | None,
     as_json: bool,
@@ -676,8 +658,9 @@ def compare(
     Exit 1 when a required check that passed in BASE fails in HEAD, or a
     sample that passed in BASE is missing from HEAD; 0 otherwise.
     """
-    from gallery.compare.report import text
-    from gallery.compare.rule import compare_runs, dumps, read_baseline
+    from gallery.compare.baseline import read_baseline
+    from gallery.compare.report import dumps, markdown, text, write_junit
+    from gallery.compare.rule import compare_runs
     from gallery.records.store import Store
 
     if as_json and as_markdown:
@@ -706,11 +689,11 @@ def compare(
         diff_dir=diff_dir,
     )
     if junit_path is not None:
-        comparison.to_junit(junit_path)
+        write_junit(comparison, junit_path)
     if as_json:
         click.echo(dumps(comparison))
     elif as_markdown:
-        click.echo(comparison.to_markdown())
+        click.echo(markdown(comparison))
     else:
         for line in text(comparison):
             click.echo(line)
@@ -726,13 +709,13 @@ def baseline() -> None:
 @baseline.command(name="set")
 @click.argument("run_id")
 @common
-def baseline_set(paths: Paths, run_id: str) -> None:
+def baseline_set(paths: Workspace, run_id: str) -> None:
     """Record RUN (an id, `latest` or a path) as the baseline, in OUT/baseline.json.
 
     Commit that file together with the run folder (`git add -f outputs/runs/RUN`)
     so CI compares against the same screenshots and verdicts.
     """
-    from gallery.compare.rule import baseline_path, set_baseline
+    from gallery.compare.baseline import baseline_path, set_baseline
     from gallery.records.store import Store
 
     store = Store(paths.out)
@@ -751,7 +734,7 @@ def libs() -> None:
 
 @libs.command()
 @common
-def prefetch(paths: Paths) -> None:
+def prefetch(paths: Workspace) -> None:
     """Warm the library cache with the common libraries (three, p5, matter-js, ...).
 
     Packages come from the npm registry (tarballs verified by their integrity
@@ -774,7 +757,7 @@ def prefetch(paths: Paths) -> None:
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--into", "into", help="The run to merge into (created if new; default: a new run).")
 @common
-def merge(paths: Paths, runs: tuple[str, ...], into: str | None) -> None:
+def merge(paths: Workspace, runs: tuple[str, ...], into: str | None) -> None:
     """Combine shard outputs (`--shard I/N`) into one run.
 
     RUNS are run ids or paths (for example the runs a CI matrix made, gathered
@@ -813,7 +796,7 @@ def merge(paths: Paths, runs: tuple[str, ...], into: str | None) -> None:
     help="Port on 127.0.0.1 (0: any free).",
 )
 @common
-def serve(paths: Paths, site_dir: Path, port: int) -> None:
+def serve(paths: Workspace, site_dir: Path, port: int) -> None:
     """Serve the built site/ on localhost and print the URL (Ctrl-C stops)."""
     from gallery.errors import UsageError
     from gallery.site.build import make_server

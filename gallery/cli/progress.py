@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gallery.generate.stage import GenerateResult, LaneStats, Reporter
+from gallery.generate.stage import GenerateResult, Reporter
 from gallery.records.store import Run, SampleKey
+from gallery.records.totals import LaneTotals
 
 
 def _money(usd: float, complete: bool = True) -> str:
@@ -31,7 +32,7 @@ class LineReporter:
     def note(self, line: str) -> None:
         self.echo(line)
 
-    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneStats) -> None:
+    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneTotals) -> None:
         status = reply["status"]
         mark = {"ok": "ok", "no-artifact": "no-page", "failed": "FAILED"}.get(status, status)
         parts = [f"  {mark:<8}{key.label}"]
@@ -87,7 +88,7 @@ class RichReporter:
     def note(self, line: str) -> None:
         self.console.print(line, highlight=False)
 
-    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneStats) -> None:
+    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneTotals) -> None:
         detail = (
             f"failed {lane.failed}  replayed {lane.replayed}  "
             f"{lane.completion_tokens} tok  {_money(lane.cost_usd, lane.cost_complete)}"
@@ -106,7 +107,7 @@ def reporter_for(console: Any, echo: Callable[[str], None], tty: bool) -> Report
     return RichReporter(console) if tty else LineReporter(echo)
 
 
-def summary_table(result: GenerateResult, lanes: dict[str, LaneStats]) -> Any:
+def summary_table(result: GenerateResult, lanes: dict[str, LaneTotals]) -> Any:
     """Per model over the whole run: samples, ok, no page, failed, replayed, tokens, cost."""
     from rich.table import Table
 

@@ -1,6 +1,6 @@
 """A ``Comparison`` as JSON, JUnit XML, GitHub markdown, plain text and a view for the site.
 
-Kept apart from ``compare.py`` so the comparison logic stays short; these are
+Kept apart from ``rule.py`` so the comparison logic stays short; these are
 only formats. JUnit has one ``<testcase>`` per sample check (``classname`` =
 ``prompt.model``, ``name`` = ``sample N: check``) so CI dashboards list each
 check; the markdown is a step summary that puts regressions first.
@@ -8,11 +8,15 @@ check; the markdown is a step summary that puts regressions first.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from gallery.compare.rule import CheckChange, Comparison, SampleDiff
+from gallery.compare.baseline import read_baseline
+from gallery.compare.rule import CheckChange, Comparison, SampleDiff, compare_runs
+from gallery.errors import RunNotFound, UsageError
+from gallery.records.store import Run, Store, write_bytes
 
 MARK = {True: "✅", False: "❌", None: "—"}
 
@@ -283,3 +287,23 @@ def text(c: Comparison) -> list[str]:
         f"{sm['visual_changes']} visual change(s), {sm['missing']} missing, {sm['new']} new"
     )
     return lines
+
+
+def write_junit(c: Comparison, path: Path | str) -> None:
+    write_bytes(Path(path), junit(c))
+
+
+def dumps(comparison: Comparison) -> str:
+    return json.dumps(as_json(comparison), indent=2, ensure_ascii=False)
+
+
+def site_comparison(store: Store, run: Run) -> dict[str, Any] | None:
+    """The comparison for the run page against the recorded baseline (``site_view``),
+    or None when there is nothing to show: no baseline, a missing one, or the run itself."""
+    try:
+        base = read_baseline(store)
+    except (RunNotFound, UsageError):
+        return None
+    if base is None or base.path.resolve() == run.path.resolve():
+        return None
+    return site_view(compare_runs(base, run, write_diffs=False))

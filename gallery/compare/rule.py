@@ -1,4 +1,4 @@
-"""One run against another: regressions, improvements, visual changes; JUnit and markdown.
+"""One run against another: regressions, improvements, visual changes.
 
 ``compare_runs(base, head)`` matches samples by (prompt, model, index) and
 reads only what is on disk (``verdict.json`` and ``shots/*.png``), so it
@@ -12,27 +12,27 @@ sample that passed in base and is missing (or not judged) in head. A newly
 failing optional check (``required = false``) is reported as an optional
 regression, but like everywhere else it does not decide pass/fail.
 
-The baseline (``gallery baseline set``) is a small committed file,
-``outputs/baseline.json``: ``{"run": "<id or path>", "set_at": "...", ...}``.
+This is the one regression rule of the project: ``gallery compare``, the
+pytest plugin and the site's run page all read ``SampleDiff`` /
+``Comparison`` from here. The baseline file is ``baseline.py``'s, the formats
+are ``report.py``'s.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gallery.errors import RunNotFound, UsageError
-from gallery.records.store import Run, SampleKey, Store, read_json, utcnow, write_bytes, write_json
+from gallery.errors import UsageError
+from gallery.records.store import Run, SampleKey, read_json, write_bytes
 from gallery.render import images
 
 #: Per-pixel threshold as a share of 255 (Playwright's ``toHaveScreenshot`` ``threshold``).
 PIXEL_THRESHOLD = 0.1
 #: A screenshot whose share of changed pixels is above this counts as a visual change.
 MAX_DIFF_RATIO = 0.001
-BASELINE_FILE = "baseline.json"
 
 
 @dataclass
@@ -105,7 +105,7 @@ class SampleDiff:
 
     @property
     def regressed(self) -> bool:
-        return self.lost or any(c.required for c in self.regressions)
+        return self.lost or any(c.regression and c.required for c in self.checks)
 
 
 @dataclass
@@ -215,28 +215,6 @@ class Comparison:
             "new": len(self.new),
         }
 
-    def to_json(self) -> dict[str, Any]:
-        """Everything, as plain data (``gallery compare --json``)."""
-        from gallery.compare.report import as_json
-
-        return as_json(self)
-
-    def to_site(self) -> dict[str, Any]:
-        """A compact view for the site's run page (rendered as tables by ``macros.show``)."""
-        from gallery.compare.report import site_view
-
-        return site_view(self)
-
-    def to_markdown(self) -> str:
-        from gallery.compare.report import markdown
-
-        return markdown(self)
-
-    def to_junit(self, path: Path | str) -> None:
-        from gallery.compare.report import junit
-
-        write_bytes(Path(path), junit(self))
-
 
 # --- comparing ----------------------------------------------------------------------
 
@@ -277,7 +255,33 @@ def _diff_shots(
     return result
 
 
-def _verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def check_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[CheckChange]:
+    """Every check named in either verdict, in ``after``'s order then ``before``'s."""
+    was, now = _checks(before), _checks(after)
+    changes = []
+    for name in [*now, *(n for n in was if n not in now)]:
+        b, h = was.get(name), now.get(name)
+        ref = h or b
+        changes.append(
+            CheckChange(
+                name,
+                bool(b["passed"]) if b else None,
+                bool(h["passed"]) if h else None,
+                bool(ref.get("required", True)),
+                str(ref.get("detail") or ""),
+            )
+        )
+    return changes
+
+
+def regressions(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[CheckChange]:
+    """The regression rule, the one place it is written: a *required* check that
+    passed in ``before`` and fails in ``after``. ``gallery compare``, the pytest
+    plugin and the site all use it (with ``SampleDiff.lost`` for samples)."""
+    return [c for c in check_changes(before, after) if c.regression and c.required]
+
+
+def read_verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The sample's verdict, or (None, why not): none on disk, or not judged
     (``judged: false``: the browser or the harness failed, so it says nothing of the page)."""
     try:
@@ -296,8 +300,8 @@ def _sample_diff(
 ) -> SampleDiff:
     in_base, in_head = base.has_sample(key), head.has_sample(key)
     bpath, hpath = base.sample(key).path, head.sample(key).path
-    bv = _verdict(bpath)[0] if in_base else None
-    hv, why_not = _verdict(hpath) if in_head else (None, None)
+    bv = read_verdict(bpath)[0] if in_base else None
+    hv, why_not = read_verdict(hpath) if in_head else (None, None)
     status = "both"
     if not in_head:
         status = "missing"
@@ -310,19 +314,7 @@ def _sample_diff(
         diff.base_passed, diff.base_score = bool(bv.get("passed")), bv.get("score")
     if hv is not None:
         diff.head_passed, diff.head_score = bool(hv.get("passed")), hv.get("score")
-    before, after = _checks(bv), _checks(hv)
-    for name in [*after, *(n for n in before if n not in after)]:
-        b, h = before.get(name), after.get(name)
-        ref = h or b
-        diff.checks.append(
-            CheckChange(
-                name,
-                bool(b["passed"]) if b else None,
-                bool(h["passed"]) if h else None,
-                bool(ref.get("required", True)),
-                str(ref.get("detail") or ""),
-            )
-        )
+    diff.checks = check_changes(bv, hv)
     if in_base and in_head:
         diff.shots = _diff_shots(bpath, hpath, diffs, threshold, max_ratio)
     return diff
@@ -361,66 +353,3 @@ def compare_runs(
             shutil.rmtree(out, ignore_errors=True)
         result.samples.append(diff)
     return result
-
-
-# --- the baseline file ----------------------------------------------------------------
-
-
-def baseline_path(store: Store) -> Path:
-    return store.out / BASELINE_FILE
-
-
-def set_baseline(store: Store, run: Run) -> dict[str, Any]:
-    """Record ``run`` as the baseline; a run outside ``outputs/runs`` is kept by path."""
-    inside = run.path.resolve().parent == store.runs_dir.resolve()
-    read = [(s, *_verdict(s.path)) for s in run.samples()]
-    unjudged = [s.key.label for s, _, why in read if why is not None]
-    if unjudged:
-        raise UsageError(
-            f"{len(unjudged)} sample(s) of run {run.id} were not judged (first: {unjudged[0]}); "
-            "render the run again before it becomes the baseline",
-            field="RUN",
-        )
-    verdicts = [v for _, v, _ in read]
-    data = {
-        "run": run.id if inside else str(run.path),
-        "set_at": utcnow(),
-        "samples": len(verdicts),
-        "passed": sum(bool(v and v.get("passed")) for v in verdicts),
-    }
-    write_json(baseline_path(store), data)
-    return data
-
-
-def read_baseline(store: Store) -> Run | None:
-    """The recorded baseline run, None when none is recorded; RunNotFound when it is gone."""
-    path = baseline_path(store)
-    if not path.is_file():
-        return None
-    try:
-        ref = read_json(path)["run"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise UsageError('expected {"run": "<id>", ...}', source=path, field="run") from None
-    try:
-        return store.open_run(str(ref))
-    except RunNotFound:
-        raise RunNotFound(
-            f"the baseline run {ref!r} is not in {store.runs_dir} "
-            "(commit it, or record another with `gallery baseline set RUN`)",
-            source=path,
-        ) from None
-
-
-def site_comparison(store: Store, run: Run) -> tuple[Run | None, dict[str, Any] | None]:
-    """(baseline, comparison for the run page), or (None, None) when there is nothing to show."""
-    try:
-        base = read_baseline(store)
-    except (RunNotFound, UsageError):
-        return None, None
-    if base is None or base.path.resolve() == run.path.resolve():
-        return None, None
-    return base, compare_runs(base, run, write_diffs=False).to_site()
-
-
-def dumps(comparison: Comparison) -> str:
-    return json.dumps(comparison.to_json(), indent=2, ensure_ascii=False)

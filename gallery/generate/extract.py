@@ -16,6 +16,8 @@ from pathlib import Path, PurePosixPath
 
 from markdown_it import MarkdownIt
 
+from gallery.records.store import SOURCES_DIR
+
 P5_URL = "https://cdn.jsdelivr.net/npm/p5@1/lib/p5.min.js"
 HTML_LANGS = {"html", "htm", "xhtml", "html5"}
 CSS_LANGS = {"css"}
@@ -128,7 +130,7 @@ def write_files(artifact: Artifact, dest: Path) -> None:
     a path that still resolves outside ``dest`` (a symlink) raises ValueError.
     """
     root = dest.resolve()
-    for sub, mapping in (("", artifact.files), ("_sources", artifact.sources)):
+    for sub, mapping in (("", artifact.files), (SOURCES_DIR, artifact.sources)):
         for name, text in mapping.items():
             path = (root / sub / _safe_name(name)).resolve()
             if not path.is_relative_to(root):

@@ -34,6 +34,7 @@ from gallery.generate.extract import write_files
 from gallery.generate.replies import Job, finish_record
 from gallery.records.shard import Shard, new_run_id, parse_shard
 from gallery.records.store import Run, SampleKey, Store, read_json, utcnow
+from gallery.records.totals import LaneTotals, run_totals
 
 
 class Reporter(Protocol):
@@ -41,7 +42,7 @@ class Reporter(Protocol):
 
     def start(self, run: Run, planned: dict[str, int]) -> None: ...
     def note(self, line: str) -> None: ...
-    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneStats) -> None: ...
+    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneTotals) -> None: ...
     def finish(self) -> None: ...
 
 
@@ -52,47 +53,11 @@ class SilentReporter:
     def note(self, line: str) -> None:
         pass
 
-    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneStats) -> None:
+    def sample(self, key: SampleKey, reply: dict[str, Any], lane: LaneTotals) -> None:
         pass
 
     def finish(self) -> None:
         pass
-
-
-@dataclass
-class LaneStats:
-    """Counts for one model (lane): this session's, or a whole run's (``summarize``)."""
-
-    model: str
-    planned: int = 0
-    samples: int = 0
-    ok: int = 0
-    no_artifact: int = 0
-    failed: int = 0
-    replayed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    cost_complete: bool = True
-
-    def add(self, reply: dict[str, Any]) -> None:
-        self.samples += 1
-        status = reply.get("status", "ok")
-        self.ok += status == "ok"
-        self.no_artifact += status == "no-artifact"
-        self.failed += status == "failed"
-        self.replayed += bool(reply.get("replayed"))
-        usage = reply.get("usage") or {}
-        self.prompt_tokens += usage.get("prompt_tokens") or 0
-        self.completion_tokens += usage.get("completion_tokens") or 0
-        cost = reply.get("cost")
-        if cost is None:
-            # no pricing for a billed call: the spend is unknown, not zero
-            if status != "failed" and not reply.get("imported") and not reply.get("reference"):
-                self.cost_complete = False
-        else:
-            self.cost_usd = round(self.cost_usd + (cost.get("usd") or 0.0), 8)
-            self.cost_complete = self.cost_complete and bool(cost.get("complete", True))
 
 
 @dataclass
@@ -117,7 +82,7 @@ class Plan:
 class GenerateResult:
     run: Run
     continued: bool
-    lanes: dict[str, LaneStats]
+    lanes: dict[str, LaneTotals]
     on_disk: int
     notes: list[str]
     wall_s: float
@@ -324,38 +289,6 @@ def _start_manifest(run: Run, plan: Plan) -> dict[str, Any]:
     return manifest
 
 
-def summarize(run: Run) -> dict[str, LaneStats]:
-    """Per-model counts over every sample of the run on disk."""
-    lanes: dict[str, LaneStats] = {}
-    for sample in run.samples():
-        lanes.setdefault(sample.key.model, LaneStats(sample.key.model)).add(sample.reply)
-    return lanes
-
-
-def run_totals(run: Run, wall_s: float) -> dict[str, Any]:
-    """``run.json`` totals, recomputed from the samples on disk (true after any resume)."""
-    total = LaneStats("*")
-    for lane in summarize(run).values():
-        for f in ("samples", "ok", "no_artifact", "failed", "replayed"):
-            setattr(total, f, getattr(total, f) + getattr(lane, f))
-        total.prompt_tokens += lane.prompt_tokens
-        total.completion_tokens += lane.completion_tokens
-        total.cost_usd = round(total.cost_usd + lane.cost_usd, 8)
-        total.cost_complete = total.cost_complete and lane.cost_complete
-    return {
-        "samples": total.samples,
-        "ok": total.ok,
-        "no_artifact": total.no_artifact,
-        "failed": total.failed,
-        "replayed": total.replayed,
-        "prompt_tokens": total.prompt_tokens,
-        "completion_tokens": total.completion_tokens,
-        "cost_usd": total.cost_usd,
-        "cost_complete": total.cost_complete,
-        "wall_s": round(wall_s, 3),
-    }
-
-
 async def _produce_all(plan: Plan, run: Run, generator: Generator, reporter: Reporter, lanes):
     def store(job: Job, record: dict[str, Any]) -> None:
         art = finish_record(record, open_fence=job.spec.open_fence)
@@ -399,7 +332,7 @@ def execute(config: Config, plan: Plan, reporter: Reporter | None = None) -> Gen
         plan.notes.append(f"removed {removed} partial sample(s) left by an interrupted run")
     manifest = _start_manifest(run, plan)
     before = (manifest.get("totals") or {}).get("wall_s") or 0.0
-    lanes = {s.name: LaneStats(s.name) for s in plan.specs}
+    lanes = {s.name: LaneTotals(s.name) for s in plan.specs}
     for job in plan.jobs:
         lanes[job.spec.name].planned += 1
     for line in plan.notes:

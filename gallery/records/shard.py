@@ -147,7 +147,7 @@ def merge_runs(store: Store, refs: list[str], into: str | None = None) -> MergeR
     totals recomputed from the samples. The same sample in two runs is an error,
     unless both hold the very same reply (merging again is harmless).
     """
-    from gallery.generate.stage import run_totals
+    from gallery.records.totals import run_totals
 
     if not refs:
         raise UsageError("give at least one run to merge", field="RUNS")

@@ -40,6 +40,11 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+#: Inside a sample's ``artifact/``: the source files a reply had beside its page
+#: (shown on the site, never served as part of the page).
+SOURCES_DIR = "_sources"
+
+
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

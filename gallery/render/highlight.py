@@ -26,8 +26,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
-from gallery.records.store import Run
-from gallery.site.data import SOURCES_DIR
+from gallery.records.store import SOURCES_DIR, Run
 
 MAX_HIGHLIGHT = 400_000  # characters; longer files are shown plain
 TEXT_SUFFIXES = {".html", ".htm", ".css", ".js", ".mjs", ".json", ".svg", ".txt", ".glsl", ".frag",

@@ -19,7 +19,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from gallery.render import images
 from gallery.render.images import PREVIEW_WIDTH
-from gallery.render.sandbox import (
+from gallery.render.page import (
     COLLECT_SCRIPT,
     ELEMENT_CHECK,
     FRAME_MS,
@@ -33,6 +33,7 @@ from gallery.render.sandbox import (
     SAMPLE_WINDOW_MS,
     VERY_HEAVY_FRAME_S,
     BrowserGone,
+    Host,
     Hung,
     PageResult,
     _Load,
@@ -48,12 +49,9 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser
 
     from gallery.catalogue.prompts import Prompt
-    from gallery.render.sandbox import Renderer
 
 
-async def observe(
-    renderer: Renderer, browser: Browser, artifact: Path, prompt: Prompt
-) -> PageResult:
+async def observe(renderer: Host, browser: Browser, artifact: Path, prompt: Prompt) -> PageResult:
     """Main load with input, then (when input is scripted) the control load without.
 
     Raises ``BrowserGone`` when the browser fails under the page: what the page
@@ -102,7 +100,7 @@ async def observe(
     return result
 
 
-async def _failure(renderer: Renderer, load: _Load, exc: Exception) -> tuple[str, str]:
+async def _failure(renderer: Host, load: _Load, exc: Exception) -> tuple[str, str]:
     """What a failed call says about the page: (status, detail), or ``BrowserGone``.
 
     A hang or an error counts against the page only while its browser still
@@ -117,7 +115,7 @@ async def _failure(renderer: Renderer, load: _Load, exc: Exception) -> tuple[str
     return ("crashed" if load.obs["crashed"] else "error"), detail
 
 
-async def _close(renderer: Renderer, load: _Load) -> None:
+async def _close(renderer: Host, load: _Load) -> None:
     """Close a load's context; a context that will not close takes its browser with it."""
     closed = await load.close()
     # (A dead browser is relaunched by the next load that needs it.)
@@ -217,7 +215,7 @@ def _probe_steps(probe: int) -> list[int]:
     return [ms for ms in (first, probe - first) if ms > 0]
 
 
-async def _collect(renderer: Renderer, main: _Load, prompt: Prompt) -> None:
+async def _collect(renderer: Host, main: _Load, prompt: Prompt) -> None:
     """DOM facts, the prompt's JS and element checks, and axe-core when asked for.
 
     DOM facts come from the isolated world; gallery's records and the prompt's
@@ -360,7 +358,7 @@ AXE_RUN = (
 )
 
 
-async def _axe(renderer: Renderer, main: _Load) -> dict[str, Any]:
+async def _axe(renderer: Host, main: _Load) -> dict[str, Any]:
     """axe-core on the page as it stands at the end, from a JavaScript world of its own.
 
     An isolated world shares the page's DOM but not its globals, so axe gets the
@@ -475,7 +473,7 @@ def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
 
 
 async def _control(
-    renderer: Renderer,
+    renderer: Host,
     browser: Browser,
     artifact: Path,
     prompt: Prompt,

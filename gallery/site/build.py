@@ -36,8 +36,8 @@ from gallery.catalogue.config import Config
 from gallery.errors import UsageError
 from gallery.render.highlight import Highlighter, cache_for_run, highlight_source, source_files
 from gallery.catalogue.prompts import Prompt
-from gallery.site.data import SOURCES_DIR, SampleView, SiteData, baseline_changes, collect
-from gallery.records.store import Run
+from gallery.site.data import SampleView, SiteData, collect
+from gallery.records.store import SOURCES_DIR, Run
 
 #: What ``gallery serve`` sends with every file of a sample's page: the same sandbox
 #: as the live preview's iframe. (Static hosts should send it for ``*/artifact/*``.)
@@ -423,7 +423,6 @@ def build_site(
     config: Config | None,
     dest: Path,
     *,
-    baseline: Run | None = None,
     compare: dict | None = None,
     highlight_cache: Path | None = None,
 ) -> BuildReport:
@@ -445,8 +444,7 @@ def build_site(
     w.write("static/pygments.css", _pygments_css())
     prompts = {p.id: p for p in data.prompts}
     w.write("index.html", _render("index.html", "", data=data))
-    changes = baseline_changes(data, baseline) if baseline is not None else None
-    w.write("run.html", _render("run.html", "", data=data, changes=changes, compare=compare))
+    w.write("run.html", _render("run.html", "", data=data, compare=compare))
     for p in data.prompts:
         cells = [data.cell(p.id, lane.name) for lane in data.lanes]
         w.write(f"p/{p.id}.html", _render("prompt.html", "../", data=data, p=p, cells=cells))

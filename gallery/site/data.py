@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 from gallery.catalogue.config import Config
 from gallery.catalogue.prompts import Prompt
+from gallery.records.totals import LaneTotals
 from gallery.records.store import Run, Sample, SampleKey
 
 REFERENCE_LABEL = "reference (hand-written)"
-SOURCES_DIR = "_sources"
 
 
 def _load(path: Path) -> Any:
@@ -197,7 +197,9 @@ class Cell:
 
 
 @dataclass
-class LaneStats:
+class Standing:
+    """A lane's row on the leaderboard: pass rates and pass@k from verdicts, with its totals."""
+
     lane: Lane
     samples: int = 0
     judged: int = 0
@@ -216,8 +218,8 @@ class LaneStats:
     rank: int | None = None
 
 
-def lane_stats(lane: Lane, cells: list[Cell]) -> LaneStats:
-    st = LaneStats(lane)
+def lane_stats(lane: Lane, cells: list[Cell]) -> Standing:
+    st = Standing(lane)
     samples = [s for c in cells for s in c.samples]
     judged = [s for s in samples if s.judged]
     st.samples, st.judged, st.passed = len(samples), len(judged), sum(s.passed for s in judged)
@@ -231,14 +233,14 @@ def lane_stats(lane: Lane, cells: list[Cell]) -> LaneStats:
     for attr, name in (("median_latency", "latency_s"), ("median_ttft", "ttft_s")):
         values = [v for s in samples if (v := s.timing(name)) is not None]
         setattr(st, attr, statistics.median(values) if values else None)
-    for attr, name in (("tokens_in", "prompt_tokens"), ("tokens_out", "completion_tokens")):
-        values = [v for s in samples if (v := s.usage(name)) is not None]
-        setattr(st, attr, sum(values) if values else None)
-    if not lane.is_reference and not lane.imported:
-        costs = [s.reply.get("cost") for s in samples]
-        known = [c for c in costs if isinstance(c, dict) and isinstance(c.get("usd"), int | float)]
-        st.cost = sum(c["usd"] for c in known) if known else None
-        st.cost_complete = len(known) == len(costs) and all(c.get("complete") for c in known)
+    totals = LaneTotals(lane.name)  # tokens and cost: the rule every total uses
+    for s in samples:
+        totals.add(s.reply)
+    if totals.with_usage:
+        st.tokens_in, st.tokens_out = totals.prompt_tokens, totals.completion_tokens
+    if totals.priced:
+        st.cost = totals.cost_usd
+    st.cost_complete = totals.cost_complete
     return st
 
 
@@ -250,7 +252,7 @@ class SiteData:
     lanes: list[Lane]
     samples: list[SampleView]
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
-    stats: list[LaneStats] = field(default_factory=list)
+    stats: list[Standing] = field(default_factory=list)
     check_names: list[str] = field(default_factory=list)
 
     def entry(self, lane: str) -> dict[str, Any]:
@@ -264,11 +266,11 @@ class SiteData:
         return self.cells.get((prompt, lane))
 
     @property
-    def ranked(self) -> list[LaneStats]:
+    def ranked(self) -> list[Standing]:
         return [s for s in self.stats if not s.lane.is_reference]
 
     @property
-    def references(self) -> list[LaneStats]:
+    def references(self) -> list[Standing]:
         return [s for s in self.stats if s.lane.is_reference]
 
 
@@ -331,21 +333,3 @@ def collect(run: Run, catalogue: dict[str, Prompt], config: Config | None) -> Si
     data.stats = ranked + data.references
     data.check_names = sorted({c.get("name") for v in views for c in v.checks if c.get("name")})
     return data
-
-
-def baseline_changes(data: SiteData, baseline: Run) -> dict[str, Any]:
-    """A small summary of what changed against ``baseline``: verdict flips, new, gone."""
-    before = {s.key: _load(s.path / "verdict.json") for s in baseline.samples()}
-    now = {v.key: v.verdict for v in data.samples}
-    out: dict[str, list[str]] = {"regressed": [], "fixed": [], "new": [], "gone": []}
-    for key, verdict in now.items():
-        if key not in before:
-            out["new"].append(key.label)
-        elif (
-            before[key]
-            and verdict
-            and bool(before[key].get("passed")) != bool(verdict.get("passed"))
-        ):
-            out["fixed" if verdict.get("passed") else "regressed"].append(key.label)
-    out["gone"] = [k.label for k in before if k not in now]
-    return {"baseline": baseline.id, **out}

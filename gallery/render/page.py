@@ -1,0 +1,861 @@
+"""One page load in the sandbox: what the page is given, what is read back, and the session.
+
+``_Load`` is one page in a fresh ``BrowserContext`` of the renderer's browser:
+its routes (the artifact's own files from a synthetic origin, CDN libraries
+from the offline cache, everything else refused and recorded), the init
+script that pins the clock and seeds ``Math.random``, deadlines on every call,
+screenshots, and input. The collectors (``COLLECT_SCRIPT``) run in an isolated
+world; what they return is validated by ``timeline._page_facts``. The browser
+itself (launch, watchdog, replacement) is ``sandbox.Renderer``'s, reached
+through the small ``Host`` protocol so this module does not import it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import mimetypes
+import time
+from asyncio import FIRST_COMPLETED
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
+
+from gallery.catalogue.prompts import InteractStep, Prompt
+from gallery.render.images import PREVIEW_WIDTH
+
+
+class Host(Protocol):
+    """What a page load and its observation need of the renderer that owns the
+    browser (``sandbox.Renderer``): named here so neither imports the renderer."""
+
+    libs: Any
+    version: str
+    seed: int
+    browser: Browser | None
+    _dead: set[Any]
+    _retired: Any
+    _axe_error: str | None
+
+    async def alive(self, browser: Browser, *, probe: bool = False) -> bool: ...
+    async def axe_source(self) -> str | None: ...
+    async def shared_browser(self) -> Browser: ...
+    async def replace_browser(self, broken: Browser | None) -> None: ...
+
+    def is_cdn(self, url: str) -> bool: ...
+    async def fetch_lib(self, url: str) -> Any: ...
+    def gone(self, browser: Browser) -> asyncio.Event: ...
+    def _acquire(self, browser: Browser) -> None: ...
+    def _release(self, browser: Browser) -> None: ...
+
+
+ORIGIN = "https://sandbox.gallery.test"
+#: Web-font services: refused like any other host (``offline`` fails), but kept
+#: apart so a verdict can say the page only lost its fonts.
+FONT_HOSTS = ("fonts.googleapis.com", "fonts.gstatic.com", "use.typekit.net", "fonts.bunny.net")
+#: A fixed "now" for Date, so pages that print dates are stable.
+EPOCH = datetime(2025, 9, 5, tzinfo=UTC)
+PROBE_MS = 250
+#: The probe's first step: a page already over the whole allowance by then is heavy.
+PROBE_FIRST_MS = 50
+#: A page whose main thread needs more than half the real time of the first 250
+#: virtual ms (about 8 ms a frame) is sampled. The margin keeps light pages
+#: (~1-3 ms a frame) far from the line. It is the renderer's *CPU* time
+#: (``Performance.getMetrics`` ThreadTime), which a loaded machine does not
+#: inflate the way it inflates wall time (a light page measured 7 ms of CPU in
+#: 240 ms of wall time at load 15), so modes, and so frames, do not flip between
+#: runs.
+HEAVY_PROBE_S = 0.125
+#: ... or, for a page with WebGL, whose probe takes this many times that in wall
+#: time: WebGL is drawn in the GPU process, which the CPU measure does not see.
+#: (Only then: for any other page the wall clock says more about the machine's
+#: load than about the page, and a light page measured 0.5 s at load 14.)
+HEAVY_PROBE_WALL_FACTOR = 4
+SAMPLE_WINDOW_MS = 100
+#: One animation frame of the virtual clock (Playwright's fake clock runs them 16 ms apart).
+FRAME_MS = 16
+#: A sampled page whose probe frames took longer than this each (CPU; wall time
+#: with the factor above) gets no window of frames before its shots: at 200 ms a
+#: frame, 3 windows of 6 frames alone would cost 3.6 s.
+VERY_HEAVY_FRAME_S = 0.04
+#: How far performance.now() moves on at each call within one virtual instant (ms).
+PERF_STEP_MS = 0.01
+#: A box of text over the page covering at most this share of the viewport is an overlay.
+OVERLAY_SHARE = 0.05
+#: ... and an element a CSS animation moves, at most this share: an indicator.
+INDICATOR_SHARE = 0.005
+MAX_OVERLAYS = 30
+MAX_EVENTS = 200
+#: URL schemes a page navigates to without leaving the browser; any other opens a program.
+WEB_SCHEMES = ("http", "https", "about", "data", "blob", "javascript", "")
+#: Characters kept of each recorded URL.
+MAX_URL = 500
+#: Console calls a page may make before the rest are dropped (see INIT_SCRIPT).
+MAX_CONSOLE_CALLS = 1000
+#: No single call into a page may take longer than this: a frame or a load that
+#: needs more is treated as a hang (the sample's own budget still bounds the total).
+CALL_TIMEOUT_S = 10.0
+#: A first capture that takes longer is retried (see ``_Load.screenshot``).
+CAPTURE_TIMEOUT_S = 3.0
+LOAD_TIMEOUT_S = 20.0
+
+INIT_SCRIPT = """
+(() => {
+  let s = %(seed)d >>> 0;
+  Math.random = function () {
+    s = (s + 0x6D2B79F5) >>> 0; let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  // Under the paused clock performance.now() stands still while a frame's script runs,
+  // which no browser does: a page timing its own frame read 0 ms ("FPS: Infinity"),
+  // and a loop waiting for a few ms to pass never ended. Each call now returns a
+  // little more than the last (%(perf_step)s ms), from the clock's time: the same
+  // values in every load of the page, so the same pixels. The clock installs its
+  // performance object after this script, by assignment: it is wrapped as it comes.
+  try {
+    let perf = window.performance, last = -Infinity;
+    const wrap = (p) => {
+      const now = p.now.bind(p);
+      p.now = function () { const t = now(); last = t > last ? t : last + %(perf_step)s; return last; };
+    };
+    Object.defineProperty(window, 'performance', {
+      configurable: true, enumerable: true,
+      get() { return perf; },
+      set(value) { perf = value; try { wrap(value); } catch (e) {} },
+    });
+  } catch (e) {}
+  // gallery's records of what the page did live in this closure, out of the page's
+  // reach; they are written with the built-ins as they were before any page script ran
+  // (a page can redefine Array.prototype.push, String, Function.prototype.apply...),
+  // and read back through a frozen object no page script can replace.
+  const apply = Reflect.apply, push = Array.prototype.push, slice = Array.prototype.slice;
+  const cut = String.prototype.slice, S = String, test = RegExp.prototype.test;
+  const includes = Array.prototype.includes, freeze = Object.freeze;
+  const text = (v, n) => { try { return apply(cut, S(v), [0, n]); } catch (e) { return '?'; } };
+  const note = (list, item, n) => { if (list.length < n) apply(push, list, [item]); };
+  const contexts = [], dialogs = [], opens = [], gls = [];
+  let dialogCount = 0, openCount = 0, consoleDropped = 0, consoleCalls = 0;
+  const answers = {alert: undefined, confirm: false, prompt: null};
+  for (const name of ['alert', 'confirm', 'prompt']) {
+    window[name] = function (message) {
+      dialogCount++;
+      note(dialogs, [name, text(message, 200)], 50);
+      return answers[name];
+    };
+  }
+  window.open = function (url) {
+    openCount++;
+    note(opens, text(url, 300), 50);
+    return null;
+  };
+  // Flood control: every console call crosses the DevTools pipe that all the pages
+  // of a run share, so a page logging in a loop would slow every other page. The
+  // first %(console_calls)d go through; later ones are dropped and counted.
+  for (const name of ['log', 'info', 'warn', 'error', 'debug', 'trace', 'dir', 'dirxml',
+                      'table', 'count', 'timeLog', 'assert', 'group', 'groupCollapsed']) {
+    const original = console[name];
+    if (typeof original !== 'function') continue;
+    console[name] = function (...args) {
+      if (++consoleCalls > %(console_calls)d) { consoleDropped++; return; }
+      return apply(original, this, args);
+    };
+  }
+  // WebGL contexts, so the probe can wait for their GPU work: it is drawn in the
+  // GPU process, and only when something needs the pixels (gl.finish() does not
+  // wait for it), so reading one pixel back is what makes the probe see its cost.
+  const webgl = /webgl/i;
+  for (const C of [window.HTMLCanvasElement, window.OffscreenCanvas]) {
+    if (!C) continue;
+    const original = C.prototype.getContext;
+    C.prototype.getContext = function (type, ...rest) {
+      const ctx = apply(original, this, [type, ...rest]);
+      if (ctx && apply(test, webgl, [text(type, 40)]) && gls.length < 8 && !apply(includes, gls, [ctx])) {
+        apply(push, gls, [ctx]);
+      }
+      note(contexts, [text(type, 40), !!ctx], 50);
+      return ctx;
+    };
+  }
+  Object.defineProperty(window, '__gallery', {value: freeze({
+    records: () => ({
+      contexts: apply(slice, contexts, []), dialogs: apply(slice, dialogs, []),
+      dialog_count: dialogCount, opens: apply(slice, opens, []), open_count: openCount,
+      console_dropped: consoleDropped,
+    }),
+    finishGL: () => {
+      const px = new Uint8Array(4);
+      for (const gl of gls) {
+        try {
+          if (gl.isContextLost() || gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) continue;
+          gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px);
+        } catch (e) {}
+      }
+      return gls.length;
+    },
+  })});
+  // The text caret blinks on a real-time timer of its own: hide it for good (a
+  // stylesheet that is no DOM node), as Playwright hides it for each screenshot.
+  try {
+    const caret = new CSSStyleSheet();
+    caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
+  } catch (e) {}
+})();
+"""
+
+#: Set up once in the load's isolated world (see ``_Load.world``): the page's own
+#: script can neither see nor redefine what runs there.
+WORLD_SCRIPT = """
+(() => {
+  // CSS, Web and SVG animations run on real time; pin them to the virtual clock.
+  const starts = new WeakMap(), done = new WeakSet();
+  globalThis.__gallerySync = (now) => {
+    for (const a of document.getAnimations()) {
+      if (!starts.has(a)) starts.set(a, now);
+      if (done.has(a)) continue;
+      try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
+      if (a.playState === 'finished') done.add(a);
+    }
+    // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
+    for (const svg of document.querySelectorAll('svg')) {
+      if (svg.ownerSVGElement || typeof svg.pauseAnimations !== 'function') continue;
+      if (!starts.has(svg)) starts.set(svg, now);
+      try { svg.pauseAnimations(); svg.setCurrentTime((now - starts.get(svg)) / 1000); } catch (e) {}
+    }
+  };
+  // One real animation frame (this world's requestAnimationFrame is not the clock's).
+  globalThis.__galleryFrame = () => new Promise(r => requestAnimationFrame(() => r(1)));
+})();
+"""
+
+#: The page's facts at the end of the load, from the isolated world (``_Load.world``):
+#: native DOM getters the page cannot redefine; every string and list is cut here.
+COLLECT_SCRIPT = """
+(() => {
+  const body = document.body, vw = innerWidth, vh = innerHeight;
+  const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => {
+    const r = c.getBoundingClientRect();
+    return {width: c.width, height: c.height, visible: r.width > 0 && r.height > 0};
+  });
+  let webglAvailable = false;
+  try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
+  // Small boxes of text laid over the page (position fixed/absolute/sticky, at most
+  // %(overlay_share)s of the viewport): a frame counter, a caption, a hint. They are not
+  // the page's content; a counter's changes are not its motion either (observe.py).
+  const overlays = [], seen = new Set(), placed = new Map();
+  const box = (el) => {
+    const chain = [];
+    let found = null;
+    for (let e = el; e && e !== body && e !== document.documentElement; e = e.parentElement) {
+      if (placed.has(e)) { found = placed.get(e); break; }
+      chain.push(e);
+      const p = getComputedStyle(e).position;
+      if (p === 'fixed' || p === 'absolute' || p === 'sticky') { found = e; break; }
+    }
+    for (const e of chain) placed.set(e, found);
+    return found;
+  };
+  const walker = document.createTreeWalker(body || document.documentElement, NodeFilter.SHOW_TEXT);
+  for (let n = 0; n < 3000 && overlays.length < %(max_overlays)d && walker.nextNode(); n++) {
+    const text = walker.currentNode;
+    if (!text.data.trim() || !text.parentElement) continue;
+    const el = box(text.parentElement);
+    if (!el || seen.has(el)) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(overlay_share)s * vw * vh) continue;
+    if (r.right <= 0 || r.bottom <= 0 || r.left >= vw || r.top >= vh) continue;
+    // A counter: short text with a number in it ("FPS: 60", "Frame 120"), whose
+    // changes are not the page moving. Other text (a caption, a typing terminal) may be.
+    const words = String(el.innerText || '').trim();
+    const kind = words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text';
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
+  }
+  // Small elements that a CSS or Web Animation moves (a spinner, a pulsing dot, a
+  // blinking cursor: at most %(indicator_share)s of the viewport): an indicator alone
+  // is not the page showing or doing anything.
+  for (const a of document.getAnimations().slice(0, 200)) {
+    if (overlays.length >= %(max_overlays)d) break;
+    const el = a.effect && a.effect.target;
+    if (!el || !el.getBoundingClientRect || seen.has(el)) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(indicator_share)s * vw * vh) continue;
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), 'indicator']);
+  }
+  return {
+    title: String(document.title).slice(0, 300),
+    text: body ? String(body.innerText || '').slice(0, 2000) : '',
+    dom_nodes: document.getElementsByTagName('*').length,
+    canvases, webgl_available: webglAvailable, overlays,
+    lang: (document.documentElement.getAttribute('lang') || '').slice(0, 100) || null,
+  };
+})()
+"""
+
+COLLECT_SCRIPT %= {
+    "overlay_share": OVERLAY_SHARE,
+    "indicator_share": INDICATOR_SHARE,
+    "max_overlays": MAX_OVERLAYS,
+}
+
+#: gallery's records kept in the page's world (see INIT_SCRIPT): read back and checked.
+#: (``window`` and ``__gallery`` cannot be redefined: both are non-configurable.)
+RECORDS_SCRIPT = "window.__gallery.records()"
+
+JS_CHECK = """
+(expr) => { try { return {value: !!(0, eval)(expr)}; } catch (e) { return {error: String(e).slice(0, 300)}; } }
+"""
+
+ELEMENT_CHECK = """
+((sel) => {
+  let els; try { els = [...document.querySelectorAll(sel)]; } catch (e) { return {error: String(e).slice(0, 300)}; }
+  const visible = els.filter(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; });
+  return {count: els.length, visible: visible.length};
+})(%s)
+"""
+
+
+#: Errors from the clock that are Playwright's own, not an exception the page threw.
+_NOT_THE_PAGES = (
+    "Target page, context or browser has been closed",
+    "Execution context was destroyed",
+    "Protocol error",
+    "Frame was detached",
+)
+
+
+class Hung(Exception):
+    """The page did not answer before its deadline."""
+
+
+class BrowserGone(Exception):
+    """The browser went away or stopped answering under a page: killed from outside,
+    a machine that stalls. Not the page's fault, so never the page's verdict."""
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:300]
+
+
+@dataclass
+class PageResult:
+    """What one sample's render produced: the observation and the image files."""
+
+    observation: dict[str, Any]
+    shots: dict[str, bytes] = field(default_factory=dict)
+    preview_frames: list[bytes] = field(default_factory=list)
+
+
+def not_judged(renderer: Host, failures: list[str]) -> PageResult:
+    """The result for a page that could not be observed for reasons not its own."""
+    reasons = list(dict.fromkeys(failures))  # the same reason once
+    detail = "; ".join(reasons)[:500] or "no attempt was made"
+    return PageResult(
+        observation={
+            "status": "unjudged",
+            "detail": f"not judged ({len(failures)} attempt(s)): {detail}",
+            "chromium": renderer.version,
+            "seed": renderer.seed,
+        }
+    )
+
+
+def shot_name(t: float) -> str:
+    return f"{t:06.2f}s.png"
+
+
+def _plan(prompt: Prompt) -> tuple[list[float], list[float], list[tuple[float, InteractStep, str]]]:
+    """Stop times (virtual s), preview times, and input events (time, step, phase)."""
+    r = prompt.render
+    end = r.screenshots[-1]
+    n = r.preview_frames
+    # The preview spans the timed screenshots, not t=0: before the first frames
+    # a page is often still blank, and its first paint is not motion.
+    start = r.screenshots[0]
+    preview = (
+        [round(start + (end - start) * i / (n - 1), 3) for i in range(n)] if end > start else [end]
+    )
+    events: list[tuple[float, InteractStep, str]] = []
+    for step in prompt.interact:
+        events.append((step.at, step, "start"))
+        if step.key and step.hold:
+            events.append((round(step.at + step.hold, 3), step, "end"))
+    stops = sorted({*preview, *r.screenshots, *(t for t, _, _ in events)})
+    return stops, preview, events
+
+
+class _Load:
+    """One page load in its own context: routing, recording, clock stepping."""
+
+    def __init__(
+        self,
+        renderer: Host,
+        browser: Browser,
+        artifact: Path,
+        prompt: Prompt,
+        seed: int,
+        deadline: float,
+    ):
+        self.r = renderer
+        self.browser = browser  # the browser this load runs in
+        self.artifact = artifact.resolve()
+        self.prompt = prompt
+        self.seed = seed
+        self.deadline = deadline
+        self.vt = 0  # virtual ms since load
+        self.mode = "full"  # "full": every frame; "sampled": heavy page; "budget": out of real time
+        self.context: BrowserContext | None = None
+        self.page: Page | None = None
+        self.cdp: Any = None  # the page's CDP session: one round trip per screenshot
+        self._acquired = False  # counted in the renderer's loads of ``browser``
+        self._world: int | None = None  # the isolated world's execution context
+        self.obs: dict[str, Any] = {
+            "console": [],
+            "errors": [],
+            "requests": {"artifact": [], "cdn": [], "missing": [], "blocked": [], "fonts": []},
+            "navigations": [],
+            "popups": [],
+            "downloads": [],
+            "external": [],  # links to other programs (mailto:, ssh:, ...): never opened
+            "crashed": False,
+        }
+
+    async def call(self, awaitable: Any, what: str, limit: float = CALL_TIMEOUT_S) -> Any:
+        """Await a call into the page under the sample's deadline (and a per-call limit)."""
+        remaining = min(self.deadline - time.monotonic(), limit)
+        if remaining <= 0:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise Hung(f"out of time before {what}")
+        call = asyncio.ensure_future(awaitable)
+        gone = asyncio.ensure_future(self.r.gone(self.browser).wait())
+        try:
+            await asyncio.wait({call, gone}, timeout=remaining, return_when=FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if call.done():
+            return call.result()
+        _drop(call)
+        if gone.done():
+            raise BrowserGone(f"the browser went away during {what}")
+        raise Hung(f"page did not respond to {what} (virtual t={self.vt / 1000:.2f}s)")
+
+    def _record(self, kind: str, item: Any) -> None:
+        bucket = self.obs[kind] if kind in self.obs else self.obs["requests"][kind]
+        if len(bucket) < MAX_EVENTS:
+            # A URL may be megabytes long (a page can make it so): keep the start.
+            if isinstance(item, str):
+                item = item[:MAX_URL]
+            elif isinstance(item, dict) and isinstance(item.get("url"), str):
+                item = {**item, "url": item["url"][:MAX_URL]}
+            bucket.append(item)
+
+    def _artifact_file(self, rel: str) -> bytes | None:
+        """The bytes of the artifact's file at ``rel``; None when it is outside the
+        artifact, missing, or no file can have that name (too long, a NUL byte)."""
+        try:
+            target = (self.artifact / rel).resolve()
+            if target.is_relative_to(self.artifact) and target.is_file():
+                return target.read_bytes()
+        except (OSError, ValueError):
+            pass
+        return None
+
+    async def _route(self, route: Any) -> None:
+        request = route.request
+        url = request.url
+        try:
+            if url.startswith(ORIGIN + "/"):
+                rel = unquote(urlsplit(url).path).lstrip("/") or "index.html"
+                body = self._artifact_file(rel)
+                if body is not None:
+                    ctype = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+                    self._record("artifact", rel)
+                    await route.fulfill(body=body, content_type=ctype)
+                else:
+                    self._record("missing", rel)
+                    await route.fulfill(status=404, body="not found", content_type="text/plain")
+                return
+            host = urlsplit(url).hostname or ""
+            if self.r.libs is not None and self.r.is_cdn(url):
+                lib = await self.r.fetch_lib(url)
+                if not isinstance(lib, str):
+                    self._record(
+                        "cdn", {"url": url, "package": lib.package, "version": lib.version}
+                    )
+                    await route.fulfill(
+                        body=lib.body,
+                        content_type=lib.content_type,
+                        headers={"access-control-allow-origin": "*"},
+                    )
+                    return
+                self._record("blocked", {"url": url, "reason": lib})
+            elif request.is_navigation_request() and request.frame == self.page.main_frame:
+                self._record("navigations", url)
+                await route.fulfill(status=204)  # 204 cancels a navigation and keeps the page
+                return
+            elif any(host == h or host.endswith("." + h) for h in FONT_HOSTS):
+                self._record("fonts", url)
+            else:
+                self._record("blocked", {"url": url, "reason": "outside the sandbox"})
+            await route.abort("blockedbyclient")
+        except PlaywrightError:
+            pass  # the page or context went away mid-request
+
+    async def open(self) -> None:
+        r = self.prompt.render
+        self.r._acquire(self.browser)
+        self._acquired = True
+        self.context = await self.call(
+            self.browser.new_context(
+                viewport={"width": r.viewport[0], "height": r.viewport[1]},
+                device_scale_factor=r.device_scale,
+                service_workers="block",
+                accept_downloads=False,
+                permissions=[],
+                locale="en-US",
+                timezone_id="UTC",
+                color_scheme="light",
+                reduced_motion="no-preference",
+            ),
+            "new_context",
+        )
+        ctx = self.context
+        # Independent set-up calls go out together: each is a round trip to the browser.
+        # Each has a deadline: a browser killed under a wrapper script never answers.
+        await self.call(
+            asyncio.gather(
+                ctx.route("**/*", self._route),
+                ctx.route_web_socket("**/*", self._refuse_websocket),
+                ctx.add_init_script(
+                    INIT_SCRIPT
+                    % {
+                        "seed": self.seed,
+                        "console_calls": MAX_CONSOLE_CALLS,
+                        "perf_step": PERF_STEP_MS,
+                    }
+                ),
+            ),
+            "context set-up",
+        )
+        page = self.page = await self.call(ctx.new_page(), "new_page")
+        self.cdp = await self.call(ctx.new_cdp_session(page), "cdp session")
+        # ThreadTime for the probe; navigations the page asks for (to record the ones
+        # to other programs: mailto:, ssh:, any non-web scheme, which no route sees).
+        self.cdp.on("Page.frameRequestedNavigation", self._on_navigation_request)
+        await self.call(
+            asyncio.gather(self.cdp.send("Performance.enable"), self.cdp.send("Page.enable")),
+            "metrics",
+        )
+        ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
+        page.on("console", self._on_console)
+        page.on("pageerror", self._on_error)
+        page.on("dialog", lambda d: asyncio.ensure_future(_quiet(d.dismiss())))
+        page.on("download", lambda d: self._record("downloads", d.url))
+        page.on("crash", lambda _p: self.obs.__setitem__("crashed", True))
+        # pause_at alone installs the clock with one log entry, so performance.now()
+        # and animation-frame timestamps start at exactly 0 in every load. An
+        # install() first would add the real milliseconds between the two calls.
+        await self.call(page.clock.pause_at(EPOCH), "clock")
+        limit = time.monotonic() + LOAD_TIMEOUT_S
+        try:
+            await self.call(
+                page.goto(ORIGIN + "/index.html", wait_until="commit"), "load", LOAD_TIMEOUT_S
+            )
+        except PlaywrightError as exc:
+            raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
+        await self._loaded(limit)
+
+    async def _loaded(self, limit: float) -> None:
+        """Wait for ``document.readyState == "complete"`` (the load event has run).
+
+        Not ``goto(wait_until="load")``: a page that navigates away while it is
+        still loading gets that navigation refused (204), and Playwright then
+        never reports the load of the document that stays, so it waits forever.
+        """
+        while True:
+            left = limit - time.monotonic()
+            if left <= 0:
+                raise Hung("page did not finish loading (it kept reloading or navigating)")
+            try:
+                state = await self.call(self.page.evaluate("document.readyState"), "load", left)
+            except PlaywrightError as exc:
+                if "context was destroyed" not in str(exc):
+                    raise Hung(f"page failed to load: {str(exc).splitlines()[0]}") from None
+                state = None  # the page reloaded itself: wait for the new document
+            if state == "complete":
+                return
+            await asyncio.sleep(0.05)
+
+    def _on_navigation_request(self, event: dict[str, Any]) -> None:
+        url = str(event.get("url") or "")
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme not in WEB_SCHEMES:
+            self._record("external", url[:200])
+
+    def _refuse_websocket(self, ws: Any) -> None:
+        self._record("blocked", {"url": ws.url, "reason": "websocket outside the sandbox"})
+        asyncio.ensure_future(_quiet(ws.close()))
+
+    def _on_popup(self, page: Page) -> None:
+        if page is self.page:
+            return
+        self._record("popups", page.url)
+        asyncio.ensure_future(_quiet(page.close()))
+
+    def _on_console(self, msg: Any) -> None:
+        if len(self.obs["console"]) >= MAX_EVENTS - 1:
+            # Enough kept: unsubscribe, so a page logging in a loop does not flood the
+            # DevTools pipe into this process and starve every other page of the run.
+            self.page.remove_listener("console", self._on_console)
+        loc = msg.location or {}
+        self._record(
+            "console",
+            {
+                "type": msg.type,
+                "text": msg.text[:500],
+                "t": self.vt / 1000,
+                "url": loc.get("url", ""),
+            },
+        )
+
+    def _on_error(self, error: Any) -> None:
+        stack = getattr(error, "stack", "") or ""
+        self._record(
+            "errors",
+            {
+                "message": (getattr(error, "message", "") or str(error))[:500],
+                "stack": stack[:1500],
+                "t": self.vt / 1000,
+            },
+        )
+
+    async def advance(self, kind: str, ms: int) -> None:
+        if ms <= 0:
+            return
+        clock = self.page.clock
+        try:
+            if kind == "run":
+                await self.call(clock.run_for(ms), "run_for")
+            else:
+                await self.call(clock.fast_forward(ms), "fast_forward")
+        except PlaywrightError as exc:
+            text = str(exc)
+            if (
+                self.page.is_closed()
+                or self.obs["crashed"]
+                or any(m in text for m in _NOT_THE_PAGES)
+            ):
+                raise
+            # Playwright's clock catches what a timer or animation-frame callback
+            # throws, runs the rest of the span, and rethrows the first one here. In a
+            # browser it is an uncaught error and the page goes on: record it so.
+            self._thrown_in_callback(text)
+        self.vt += ms
+
+    def _thrown_in_callback(self, text: str) -> None:
+        text = text.split(": ", 1)[-1] if text.startswith("Clock.") else text
+        message, _, stack = text.partition("\n")
+        stack = "\n".join(ln for ln in stack.splitlines() if "ClockController" not in ln)
+        self._record(
+            "errors", {"message": message[:500], "stack": stack[:1500], "t": self.vt / 1000}
+        )
+
+    async def cpu_time(self, *, finish_gl: bool = False) -> tuple[float, int]:
+        """CPU seconds the page's main thread has used so far (0.0 when unknown),
+        and (with ``finish_gl``) how many WebGL contexts the page has.
+
+        With ``finish_gl``, also wait (in the same round trip) until the GPU
+        process has drawn every WebGL command the page issued, so that the
+        caller's wall clock includes that work.
+        """
+        metrics = self.cdp.send("Performance.getMetrics")
+        gl = 0
+        if finish_gl:
+            script = "() => window.__gallery.finishGL()"
+            reply, gl = await self.call(
+                asyncio.gather(metrics, self.page.evaluate(script)), "metrics"
+            )
+        else:
+            reply = await self.call(metrics, "metrics")
+        cpu = next((m["value"] for m in reply["metrics"] if m["name"] == "ThreadTime"), 0.0)
+        # gl comes from the page's world: a number of ours, unless the page broke it
+        gl = gl if isinstance(gl, int) and not isinstance(gl, bool) and 0 <= gl <= 8 else 0
+        return float(cpu), gl
+
+    async def world(self) -> int:
+        """The execution context of this load's isolated world, made on first use.
+
+        An isolated world shares the page's DOM but not its JavaScript globals:
+        what gallery runs there cannot be redefined by the page, and it has real
+        timers and animation frames while the page's clock stays paused.
+        """
+        if self._world is None:
+            tree = await self.call(self.cdp.send("Page.getFrameTree"), "frame tree")
+            frame = tree["frameTree"]["frame"]["id"]
+            reply = await self.call(
+                self.cdp.send(
+                    "Page.createIsolatedWorld", {"frameId": frame, "worldName": "gallery"}
+                ),
+                "isolated world",
+            )
+            context = reply["executionContextId"]
+            await self.call(
+                self.cdp.send(
+                    "Runtime.evaluate", {"expression": WORLD_SCRIPT, "contextId": context}
+                ),
+                "isolated world",
+            )
+            self._world = context
+        return self._world
+
+    async def in_world(
+        self, expression: str, what: str, *, promise: bool = False, limit: float = CALL_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """``Runtime.evaluate`` in the isolated world; the raw CDP reply. A page that
+        navigated has a new document, and so a new world: made again, once."""
+        for attempt in range(2):
+            params = {
+                "expression": expression,
+                "contextId": await self.world(),
+                "returnByValue": True,
+            }
+            if promise:
+                params["awaitPromise"] = True
+            try:
+                return await self.call(self.cdp.send("Runtime.evaluate", params), what, limit)
+            except PlaywrightError as exc:
+                if attempt or "context" not in str(exc).lower():
+                    raise
+                self._world = None
+        raise AssertionError("unreachable")
+
+    async def sync_animations(self) -> None:
+        """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
+        await self.in_world(f"__gallerySync({int(self.vt)})", "animation sync")
+
+    async def settle(self) -> None:
+        """Let one real frame pass before a timed screenshot.
+
+        A CSS transform animation pinned at a new time is drawn by the compositor
+        a frame later: captured at once, its edges came out one way or the other
+        depending on the machine's load (seen: 2 renders in 8 differed). After a
+        frame they are the same every time. A frame that does not come in a second
+        is not waited for (the capture has its own remedy for a stuck compositor).
+        """
+        with contextlib.suppress(Hung):
+            await self.in_world("__galleryFrame()", "frame", promise=True, limit=1.0)
+
+    async def screenshot(self, *, jpeg: bool = False) -> bytes:
+        """A PNG (timed shots) or JPEG (preview frames) of the viewport.
+
+        Straight through the page's CDP session: one round trip, where
+        ``page.screenshot`` makes four (scroll offset, caret hiding and its
+        undoing around the capture) into a renderer that may be busy. The
+        pixels are the same: the viewport at device scale, caret hidden (by
+        the init script's stylesheet).
+
+        Chromium now and then answers "Unable to capture screenshot" for a
+        healthy page (seen under load); that is retried, anything else is not.
+        And now and then a capture of a still page waits for a compositor frame
+        that never comes: when the page's main thread still answers, a short
+        screencast wakes the compositor and the capture is asked for again.
+        """
+        w, h = self.prompt.render.viewport
+        params: dict[str, Any] = (
+            # Preview frames at the preview's own width: Chromium scales while it
+            # composites, so a quarter of the pixels are read back and encoded.
+            {
+                "format": "jpeg",
+                "quality": 70,
+                "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": PREVIEW_WIDTH / w},
+            }
+            if jpeg
+            # zlib's fastest level: the same pixels in half the time, files ~2x larger
+            else {"format": "png", "optimizeForSpeed": True}
+        )
+        for attempt in range(3):
+            try:
+                limit = CAPTURE_TIMEOUT_S if attempt == 0 else CALL_TIMEOUT_S
+                reply = await self.call(
+                    self.cdp.send("Page.captureScreenshot", params), "screenshot", limit
+                )
+                return base64.b64decode(reply["data"])
+            except Hung:
+                if attempt == 2 or not await self._wake_compositor():
+                    raise
+            except PlaywrightError as exc:
+                if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                    raise
+                await asyncio.sleep(0.05)
+        raise AssertionError("unreachable")
+
+    async def _wake_compositor(self) -> bool:
+        """After a capture timed out: False when the page itself is stuck (a
+        loop), else start and stop a screencast, which makes the compositor draw."""
+        try:
+            await self.call(self.cdp.send("Runtime.evaluate", {"expression": "1"}), "ping", 1.0)
+            await self.call(
+                self.cdp.send("Page.startScreencast", {"format": "jpeg", "maxWidth": 64}),
+                "screencast",
+                1.0,
+            )
+            await asyncio.sleep(0.25)
+            await self.call(self.cdp.send("Page.stopScreencast"), "screencast", 1.0)
+        except (Hung, PlaywrightError):
+            return False
+        return True
+
+    async def send(self, step: InteractStep, phase: str) -> None:
+        kb, mouse = self.page.keyboard, self.page.mouse
+        if step.key:
+            if phase == "start" and step.hold:
+                await self.call(kb.down(step.key), "key down")
+            elif phase == "end":
+                await self.call(kb.up(step.key), "key up")
+            else:
+                await self.call(kb.press(step.key), "key press")
+        elif step.click:
+            await self.call(mouse.click(*step.click), "click")
+        elif step.drag:
+            (x1, y1), (x2, y2) = step.drag
+            await self.call(mouse.move(x1, y1), "mouse move")
+            await self.call(mouse.down(), "mouse down")
+            await self.call(mouse.move(x2, y2, steps=8), "drag")
+            await self.call(mouse.up(), "mouse up")
+
+    async def close(self) -> bool:
+        """Close the context (once); False when even that hangs (the browser must go)."""
+        context, self.context = self.context, None
+        try:
+            if context is None or self.browser in self.r._dead:
+                return True  # nothing (left) to close, or nothing to close it in
+            await asyncio.wait_for(context.close(), timeout=10)
+            return True
+        except (TimeoutError, PlaywrightError):
+            return False
+        finally:
+            if self._acquired:
+                self._acquired = False
+                self.r._release(self.browser)
+
+
+def _drop(future: asyncio.Future) -> None:
+    """Cancel a call we no longer wait for; whatever it ends with is not an error."""
+    future.cancel()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+async def _quiet(awaitable: Any) -> None:
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        await awaitable
