@@ -25,7 +25,8 @@ from gallery.cli import cli
 from gallery.compare.baseline import read_baseline
 from gallery.compare.report import site_comparison
 from gallery.compare.rule import compare_runs
-from gallery.records.store import Run, SampleKey, Store, write_json
+from gallery.records.fsutil import write_json
+from gallery.records.store import Run, SampleKey, Store
 from gallery.site.build import build_site
 
 SHOTS = ("000.50s.png", "002.00s.png")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gallery.errors import RunNotFound, UsageError
-from gallery.records.store import Run, SampleKey, Store, read_json, write_json
+from gallery.records.fsutil import read_json, write_json
+from gallery.records.store import Run, SampleKey, Store
 
 
 def test_write_json_is_atomic_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Mon
     def crash(src, dst):
         raise OSError("killed before the rename")
 
-    monkeypatch.setattr("gallery.records.store.os.replace", crash)
+    monkeypatch.setattr("gallery.records.fsutil.os.replace", crash)
     with pytest.raises(OSError, match="killed"):
         write_json(path, {"ok": False})
     monkeypatch.undo()

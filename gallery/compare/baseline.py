@@ -12,7 +12,8 @@ from typing import Any
 
 from gallery.compare.rule import read_verdict
 from gallery.errors import RunNotFound, UsageError
-from gallery.records.store import Run, Store, read_json, utcnow, write_json
+from gallery.records.fsutil import read_json, write_json
+from gallery.records.store import Run, Store, utcnow
 
 BASELINE_FILE = "baseline.json"
 

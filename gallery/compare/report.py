@@ -16,7 +16,8 @@ from typing import Any
 from gallery.compare.baseline import read_baseline
 from gallery.compare.rule import CheckChange, Comparison, SampleDiff, compare_runs
 from gallery.errors import RunNotFound, UsageError
-from gallery.records.store import Run, Store, write_bytes
+from gallery.records.fsutil import write_bytes
+from gallery.records.store import Run, Store
 
 MARK = {True: "✅", False: "❌", None: "—"}
 

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from gallery.errors import UsageError
-from gallery.records.store import Run, SampleKey, read_json, write_bytes
+from gallery.records.fsutil import read_json, write_bytes
+from gallery.records.store import Run, SampleKey
 from gallery.render import images
 
 #: Per-pixel threshold as a share of 255 (Playwright's ``toHaveScreenshot`` ``threshold``).

@@ -31,7 +31,8 @@ from typing import Any
 
 from gallery.catalogue.config import Config, ModelSpec
 from gallery.generate.replies import Job, new_record, reference_record, replay_record
-from gallery.records.store import read_json, utcnow, write_json
+from gallery.records.fsutil import read_json, write_json
+from gallery.records.store import utcnow
 
 CACHE_VERSION = 1
 

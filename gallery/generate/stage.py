@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,8 +31,9 @@ from gallery.errors import RunNotFound, UsageError
 from gallery.generate.client import Generator, ReplyCache
 from gallery.generate.extract import write_files
 from gallery.generate.replies import Job, finish_record
+from gallery.records.fsutil import dump_json, read_json
 from gallery.records.shard import Shard, new_run_id, parse_shard
-from gallery.records.store import Run, SampleKey, Store, read_json, utcnow
+from gallery.records.store import Run, SampleKey, Store, utcnow
 from gallery.records.totals import LaneTotals, run_totals
 
 
@@ -292,7 +292,7 @@ def _start_manifest(run: Run, plan: Plan) -> dict[str, Any]:
 async def _produce_all(plan: Plan, run: Run, generator: Generator, reporter: Reporter, lanes):
     def store(job: Job, record: dict[str, Any]) -> None:
         art = finish_record(record, open_fence=job.spec.open_fence)
-        data = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode()
+        data = dump_json(record)
 
         def fill(tmp):
             if art is not None and (art.files or art.sources):

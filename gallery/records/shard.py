@@ -15,17 +15,14 @@ the same shard whatever else is selected, and large runs spread evenly.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gallery.errors import UsageError
-from gallery.records.store import Run, SampleKey, Store, read_json, utcnow
+from gallery.records.fsutil import atomic_folder, link_tree, read_json
+from gallery.records.store import Run, SampleKey, Store, utcnow
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
@@ -68,18 +65,9 @@ def parse_shard(value: str | Shard | None) -> Shard | None:
     return Shard(index, total)
 
 
-def _fresh_id(store: Store, suffix: str) -> str:
-    base = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{suffix}"
-    run_id, n = base, 1
-    while (store.runs_dir / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
-
-
 def new_run_id(shard: Shard, store: Store) -> str:
     """A timestamp id that says which shard it is: machines of one matrix never collide."""
-    return _fresh_id(store, shard.tag)
+    return store.fresh_run_id(shard.tag)
 
 
 # --- merge ----------------------------------------------------------------------------
@@ -92,28 +80,6 @@ class MergeResult:
     already: int
     sources: list[str]
     notes: list[str]
-
-
-#: Files a sample never rewrites in place (gallery replaces them by rename): hard-linked.
-_LINKABLE = (".png", ".webp", ".jpg", ".jpeg")
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    """Copy a folder; images are hard-linked where the file system allows (no bytes copied).
-
-    Text files are copied, so an edit made in place in one run never shows in another.
-    """
-
-    def link(s: str, d: str) -> None:
-        if s.lower().endswith(_LINKABLE):
-            try:
-                os.link(s, d)
-                return
-            except OSError:
-                pass
-        shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link)
 
 
 def _same_sample(a: Path, b: Path) -> bool:
@@ -172,7 +138,7 @@ def merge_runs(store: Store, refs: list[str], into: str | None = None) -> MergeR
             notes.append(f"not merged (yet): shard {', '.join(missing)}")
 
     if into is None:
-        target = store.new_run(_fresh_id(store, "merged"))
+        target = store.new_run(store.fresh_run_id("merged"))
     else:
         existing = store.runs_dir / into
         if existing.resolve() in paths:
@@ -206,16 +172,9 @@ def merge_runs(store: Store, refs: list[str], into: str | None = None) -> MergeR
             plan.append((sample.path, key))
 
     for src, key in plan:
-        parent = target.sample(key).path.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{key.index}.tmp-"))
-        try:
-            tmp.rmdir()
-            _link_tree(src, tmp)
-            tmp.rename(parent / str(key.index))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        with atomic_folder(target.sample(key).path) as tmp:
+            tmp.rmdir()  # copytree makes it again
+            link_tree(src, tmp)
 
     old = target.manifest()
     every = [old, *manifests] if old else manifests

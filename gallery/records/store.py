@@ -17,11 +17,9 @@ on disk always has its screenshots and observation beside it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,15 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from gallery.errors import RunNotFound, UsageError
+from gallery.records.fsutil import atomic_folder, is_leftover, read_json, write_bytes, write_json
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-# mkstemp/mkdtemp create 0600 files and 0700 folders; what we publish should get the
-# usual permissions instead (read once at import, when no other thread can race us).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
 
 #: Inside a sample's ``artifact/``: the source files a reply had beside its page
 #: (shown on the site, never served as part of the page).
@@ -47,32 +40,6 @@ SOURCES_DIR = "_sources"
 
 def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
-    write_bytes(
-        path, (json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode()
-    )
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):  # not on Windows before 3.13
-            os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 @dataclass(frozen=True, order=True)
@@ -202,11 +169,7 @@ class Run:
         check_name(key.prompt, "prompt")
         check_name(key.model, "model")
         sample = self.sample(key)
-        parent = sample.path.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{key.index}.tmp-"))
-        try:
-            tmp.chmod(0o777 & ~_UMASK)
+        with atomic_folder(sample.path) as tmp:
             for rel, content in files.items():
                 target = (tmp / rel).resolve()
                 if not target.is_relative_to(tmp.resolve()):
@@ -216,16 +179,6 @@ class Run:
                 target.write_bytes(data)
             if fill is not None:
                 fill(tmp)
-            if sample.path.exists():
-                old = parent / f".{key.index}.old-{os.getpid()}-{time.monotonic_ns()}"
-                sample.path.rename(old)
-                tmp.rename(sample.path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(sample.path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return sample
 
     def samples(self) -> Iterator[Sample]:
@@ -244,9 +197,10 @@ class Run:
     def clean_partial(self) -> int:
         """Remove leftovers of an interrupted write (``.N.tmp-*``, ``.N.old-*``); returns how many."""
         n = 0
-        for leftover in list(self.path.glob("*/*/.*.tmp-*")) + list(self.path.glob("*/*/.*.old-*")):
-            shutil.rmtree(leftover, ignore_errors=True)
-            n += 1
+        for leftover in self.path.glob("*/*/.*"):
+            if is_leftover(leftover.name):
+                shutil.rmtree(leftover, ignore_errors=True)
+                n += 1
         for leftover in self.path.glob("*/*/*/.shots-*"):
             shutil.rmtree(leftover, ignore_errors=True)
         # half-written files of write_bytes (run.json, verdict.json, ...): not samples
@@ -266,14 +220,19 @@ class Store:
         self.runs_dir = self.out / "runs"
         self.cache_dir = self.out / "cache"
 
+    def fresh_run_id(self, suffix: str = "") -> str:
+        """A sortable UTC timestamp id (``-suffix`` added) that no run here has yet."""
+        base = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + (f"-{suffix}" if suffix else "")
+        run_id, n = base, 1
+        while (self.runs_dir / run_id).exists():
+            n += 1
+            run_id = f"{base}-{n}"
+        return run_id
+
     def new_run(self, run_id: str | None = None) -> Run:
-        """Create a run folder; the id defaults to a sortable UTC timestamp."""
+        """Create a run folder; the id defaults to ``fresh_run_id()``."""
         if run_id is None:
-            run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            base, n = run_id, 1
-            while (self.runs_dir / run_id).exists():
-                n += 1
-                run_id = f"{base}-{n}"
+            run_id = self.fresh_run_id()
         if not _RUN_ID_RE.match(run_id):
             raise UsageError(f"invalid run id {run_id!r}", field="--run")
         path = self.runs_dir / run_id

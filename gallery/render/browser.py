@@ -167,7 +167,7 @@ def chromium_version(path: Path) -> str:
         }
         known[key] = {"version": version, "at": time.time()}
         try:
-            from gallery.records.store import write_json
+            from gallery.records.fsutil import write_json
 
             write_json(cache, known)
         except OSError:

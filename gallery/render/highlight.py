@@ -12,6 +12,7 @@ highlights them in worker processes first (``Highlighter.prepare``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
+from gallery.records.fsutil import write_text
 from gallery.records.store import SOURCES_DIR, Run
 
 MAX_HIGHLIGHT = 400_000  # characters; longer files are shown plain
@@ -115,13 +117,8 @@ class Highlighter:
     def _store(self, key: str, html: str) -> None:
         self.memo[key] = html
         path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(html, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            pass  # no cache, same page
+        with contextlib.suppress(OSError):  # no cache, same page
+            write_text(path, html)
 
     def __call__(self, name: str, text: str) -> Markup:
         key = self.key(name, text)

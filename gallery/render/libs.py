@@ -22,9 +22,7 @@ import json
 import operator
 import os
 import re
-import shutil
 import tarfile
-import tempfile
 import threading
 import time
 import urllib.error
@@ -38,6 +36,7 @@ from urllib.parse import quote, unquote, urlsplit
 import platformdirs
 
 from gallery.errors import GalleryError
+from gallery.records.fsutil import atomic_folder, write_bytes
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org"
 PACKUMENT_TTL = 24 * 3600.0
@@ -424,7 +423,7 @@ class LibCache:
             try:
                 data = self._get(url, "application/vnd.npm.install-v1+json; q=1.0, */*")
                 doc = json.loads(data)
-                _atomic_write(file, data)
+                write_bytes(file, data)
                 self._packuments[package] = (now + PACKUMENT_TTL, doc)
                 return doc
             except urllib.error.HTTPError as e:
@@ -472,17 +471,9 @@ class LibCache:
         except (OSError, ValueError) as e:
             raise LibError(f"{package}@{version}: tarball download failed ({e})") from None
         _verify(data, dist, f"{package}@{version}")
-        vdir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=vdir.parent))
-        try:
+        # another process may unpack the same version at once: the first one wins
+        with atomic_folder(vdir, replace=False) as tmp:
             _safe_extract(data, tmp)
-            try:
-                tmp.rename(vdir)
-            except OSError:
-                if not vdir.is_dir():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     def resolve(self, ref: LibRef) -> LibFile:
         """The file a LibRef names, downloading the package if needed."""
@@ -539,18 +530,6 @@ def _search(root: Path, path: str) -> str | None:
         if hits:
             return min(hits, key=lambda f: (f.count("/"), len(f), f))
     return None
-
-
-def _atomic_write(file: Path, data: bytes) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=file.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def prefetch(cache: LibCache, names: Iterable[str] = COMMON_LIBRARIES,

@@ -26,15 +26,8 @@ from gallery.aio import run_sync
 from gallery.catalogue.prompts import Prompt
 from gallery.checks.judge import judge
 from gallery.errors import PromptError, UsageError
-from gallery.records.store import (
-    Run,
-    Sample,
-    SampleKey,
-    check_name,
-    utcnow,
-    write_bytes,
-    write_json,
-)
+from gallery.records.fsutil import dump_json, link_or_copy, write_bytes, write_json
+from gallery.records.store import Run, Sample, SampleKey, check_name, utcnow
 from gallery.render import images
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
@@ -119,13 +112,6 @@ class RenderIndex:
             write_bytes(self._entry(rhash), str(sample.path.resolve()).encode())
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
     """Give ``sample`` the render stored in ``source``; returns its verdict (None: failed)."""
     shots_tmp = sample.path / f".shots-new-reuse-{os.getpid()}"
@@ -135,7 +121,7 @@ def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
         shots_tmp.mkdir(parents=True)
         src_shots = source / "shots"
         for shot in sorted(src_shots.glob("*.png")) if src_shots.is_dir() else []:
-            _link_or_copy(shot, shots_tmp / shot.name)
+            link_or_copy(shot, shots_tmp / shot.name)
         files = {"observation.json": (source / "observation.json").read_bytes()}
         if (source / "preview.webp").is_file():
             files["preview.webp"] = (source / "preview.webp").read_bytes()
@@ -205,7 +191,7 @@ async def _render_all(
 
 
 def _json_bytes(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    return dump_json(data)
 
 
 #: No observation.json is larger than this, whatever the page did.

@@ -34,6 +34,7 @@ from pygments.formatters import HtmlFormatter
 
 from gallery.catalogue.config import Config
 from gallery.errors import UsageError
+from gallery.records.fsutil import write_bytes
 from gallery.render.highlight import Highlighter, cache_for_run, highlight_source, source_files
 from gallery.catalogue.prompts import Prompt
 from gallery.site.data import SampleView, SiteData, collect
@@ -181,10 +182,7 @@ class _Writer:
                 return
         except OSError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(body)
-        os.replace(tmp, path)
+        write_bytes(path, body)
         self.report.written.append(rel)
 
     def copy(self, src: Path, rel: str) -> None:
@@ -409,10 +407,7 @@ def _load_state(dest: Path) -> dict[str, Any]:
 def _save_state(dest: Path, pages: dict[str, Any]) -> None:
     path = dest / STATE_DIR / "build.json"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".build.json.tmp")
-        tmp.write_text(json.dumps({"version": 1, "pages": pages}), encoding="utf-8")
-        os.replace(tmp, path)
+        write_bytes(path, json.dumps({"version": 1, "pages": pages}).encode())
     except OSError:
         pass  # the next build is a full one
 
