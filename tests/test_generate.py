@@ -588,3 +588,49 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, llm_server, extra, mes
     assert result.output.startswith(message) and result.output.count("\n") == 1
     assert llm_server.requests == 0
     assert not (tmp_path / "out/runs").exists() or not any((tmp_path / "out/runs").iterdir())
+
+
+def test_run_job_reads_inputs_once_and_its_site_says_finished(
+    tmp_path: Path, llm_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One prompt through the whole job (generate, render, build): the config and the
+    catalogue are read once each; the site of the finished run says finished; a lane
+    left out for a missing key says so on the site instead of an empty column."""
+    from gallery.catalogue import workspace
+    from gallery.catalogue.workspace import Workspace
+    from gallery.job import run_job
+
+    extra = f'[models.keyless]\nbase_url = "{llm_server.base_url}"\nmodel = "m"\n'
+    extra += 'api_key_env = "GALLERY_TEST_KEY_NOBODY_SETS"\n'
+    config = write_config(tmp_path, llm_server.base_url, extra=extra)
+    prompts = write_prompts(tmp_path, {"circle": "Draw a circle."})
+    reads: dict[str, int] = {"config": 0, "catalogue": 0}
+    real_config, real_catalogue = workspace.load_config, workspace.load_catalogue
+
+    def counted_config(path):
+        reads["config"] += 1
+        return real_config(path)
+
+    def counted_catalogue(path):
+        reads["catalogue"] += 1
+        return real_catalogue(path)
+
+    monkeypatch.setattr(workspace, "load_config", counted_config)
+    monkeypatch.setattr(workspace, "load_catalogue", counted_catalogue)
+    monkeypatch.delenv("GALLERY_TEST_KEY_NOBODY_SETS", raising=False)
+    site = tmp_path / "site"
+    result = run_job(
+        Workspace(config, prompts, tmp_path / "out"),
+        site_dir=site,
+        models=["local", "keyless"],
+        samples=1,
+    )
+    assert reads == {"config": 1, "catalogue": 1}
+    assert result.run.manifest()["status"] == "finished"
+    assert [lane.model for lane in result.lanes] == ["local"]
+    assert result.lanes[0].total == 1 and result.rendered.rendered == 1
+    index = (site / "index.html").read_text()
+    run_page = (site / "run.html").read_text()
+    assert '<span class="status">finished</span>' in index
+    assert "<dd>finished</dd>" in run_page
+    assert "skipped: no API key: GALLERY_TEST_KEY_NOBODY_SETS was not set" in index

@@ -76,6 +76,8 @@ class Plan:
     on_disk: int = 0
     notes: list[str] = field(default_factory=list)
     shard: Shard | None = None
+    #: lanes left out of this call, and why (``run.json`` says it; the site shows it)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,8 +92,8 @@ class GenerateResult:
 
 
 #: Manifest statuses of a run that stopped before its job was done: generating, or
-#: (``gallery run``) rendering and building after it.
-INTERRUPTED = ("running", "rendering")
+#: (``gallery run``, see ``gallery.job``) rendering or building the site after it.
+INTERRUPTED = ("running", "rendering", "building")
 
 
 def choose_run(store: Store, *, run: str | None = None, resume: bool = False) -> Run | None:
@@ -235,6 +237,7 @@ def _skip_keyless(plan: Plan, generator: Generator) -> None:
             f"skipping {spec.name}: {spec.api_key_env} is not set "
             f"({cached} of {len(mine)} replies cached)"
         )
+        plan.skipped[spec.name] = f"no API key: {spec.api_key_env} was not set"
         plan.jobs = [j for j in plan.jobs if j.spec.name != spec.name]
 
 
@@ -279,7 +282,11 @@ def _start_manifest(run: Run, plan: Plan) -> dict[str, Any]:
         system_prompt=plan.system_prompt,
         concurrency=plan.concurrency,
         samples=max(manifest.get("samples") or 0, plan.samples),
-        models=_merge(manifest.get("models", []), [_model_entry(s) for s in plan.specs], "name"),
+        models=_merge(
+            manifest.get("models", []),
+            [{**_model_entry(s), "skipped": plan.skipped.get(s.name)} for s in plan.specs],
+            "name",
+        ),
         prompts=_merge(manifest.get("prompts", []), prompts, "id"),
     )
     manifest.setdefault("totals", None)

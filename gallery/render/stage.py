@@ -27,6 +27,7 @@ from gallery.catalogue.prompts import Prompt
 from gallery.checks.judge import judge
 from gallery.errors import PromptError, UsageError
 from gallery.records.fsutil import dump_json, link_or_copy, write_bytes, write_json
+from gallery.records.shard import Shard
 from gallery.records.store import Run, Sample, SampleKey, check_name, utcnow
 from gallery.render import images
 
@@ -221,6 +222,27 @@ def observation_bytes(obs: dict[str, Any]) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which samples of a run to render: by model, by prompt, by shard (empty: all)."""
+
+    models: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    shard: Shard | None = None
+
+    def check(self, catalogue: dict[str, Prompt]) -> None:
+        for pid in self.prompts:
+            if pid not in catalogue:
+                raise UsageError(f"unknown prompt {pid!r}", field="--prompt")
+
+    def __call__(self, sample: Sample) -> bool:
+        return (
+            (not self.models or sample.key.model in self.models)
+            and (not self.prompts or sample.key.prompt in self.prompts)
+            and (self.shard is None or self.shard.owns(sample.key))
+        )
+
+
 def render_run(
     run: Run,
     catalogue: dict[str, Prompt],
@@ -232,13 +254,15 @@ def render_run(
     select: Callable[[Sample], bool] | None = None,
     on_done: Callable[[Sample, dict[str, Any]], None] | None = None,
 ) -> RenderSummary:
-    """Render and judge every sample of ``run`` that needs it."""
+    """Render and judge every sample of ``run`` that needs it (``select``: only those)."""
     from gallery.render.browser import chromium_version, find_chromium
     from gallery.render.highlight import cache_for_run
     from gallery.render.libs import LibCache
 
     if concurrency < 1:
         raise UsageError("must be at least 1", field="--concurrency")
+    if isinstance(select, Selection):
+        select.check(catalogue)
     summary = RenderSummary()
     report = on_done or (lambda s, v: None)
     version = chromium_version(find_chromium(chromium).path)

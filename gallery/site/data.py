@@ -50,6 +50,8 @@ class Lane:
     is_reference: bool = False
     model_id: str = ""
     imported: bool = False
+    #: why the lane has no sample to show (None: it has some); set by ``collect``
+    empty_reason: str | None = None
 
 
 @dataclass
@@ -286,7 +288,15 @@ def _lanes(manifest: dict[str, Any], config: Config | None, found: list[str]) ->
         ref = bool(entry.get("reference")) or bool(spec and spec.is_reference)
         display = spec.display if spec else (REFERENCE_LABEL if ref else name)
         model_id = str(entry.get("model_id") or (spec.model if spec else ""))
-        lanes.append(Lane(name, display, ref, model_id, bool(entry.get("imported"))))
+        lane = Lane(name, display, ref, model_id, bool(entry.get("imported")))
+        if name not in found:
+            skipped = entry.get("skipped")
+            lane.empty_reason = (
+                f"skipped: {skipped}"
+                if isinstance(skipped, str) and skipped
+                else "no samples: not requested in this run, or not generated yet"
+            )
+        lanes.append(lane)
     return sorted(lanes, key=lambda lane: not lane.is_reference)
 
 
@@ -305,6 +315,10 @@ def collect(run: Run, catalogue: dict[str, Prompt], config: Config | None) -> Si
         if v.reply.get("reference") and not v.lane.is_reference:
             v.lane.is_reference, v.lane.display = True, REFERENCE_LABEL
         v.lane.imported = v.lane.imported or bool(v.reply.get("imported"))
+    for lane in lanes:
+        mine = [v for v in views if v.lane is lane]
+        if mine and all(v.status == "failed" for v in mine):
+            lane.empty_reason = f"all {len(mine)} request(s) failed to generate"
     lanes.sort(key=lambda lane: not lane.is_reference)
     listed = [p for p in manifest.get("prompts") or [] if isinstance(p, str)]
     pids = list(dict.fromkeys([*(p for p in catalogue if p in listed or not listed), *listed]))

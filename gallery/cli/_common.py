@@ -1,0 +1,110 @@
+"""What every command shares: the workspace options, one-line errors, the console.
+
+Library code raises ``gallery.errors.GalleryError``; only here does it become
+``error: <message>`` on stderr and an exit code (2 for bad input). Set
+``GALLERY_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gallery.catalogue.workspace import Workspace
+from gallery.errors import GalleryError, NotBuiltError
+
+
+def console():
+    """A rich console; wide and plain when output is not a terminal (logs, pipes, CI)."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=100, no_color=True, highlight=False)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --config/--prompts/--out and turn GalleryError into a one-line exit 2."""
+
+    @click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default="gallery.toml",
+        show_default=True,
+        help="Model endpoints, pricing and defaults.",
+    )
+    @click.option(
+        "--prompts",
+        "prompts_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default="prompts",
+        show_default=True,
+        help="Directory of prompt files (<id>.toml).",
+    )
+    @click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default="outputs",
+        show_default=True,
+        help="Where runs and the reply cache live.",
+    )
+    @functools.wraps(func)
+    def wrapper(config_path: Path, prompts_dir: Path, out_dir: Path, **kwargs: Any) -> Any:
+        paths = Workspace(config_path, prompts_dir, out_dir)
+        try:
+            return func(paths, **kwargs)
+        except GalleryError as exc:
+            if os.environ.get("GALLERY_DEBUG"):
+                raise
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted; finished samples are kept, rerun to resume", 130)
+
+    return wrapper
+
+
+def not_built(stage: str, issue: str) -> None:
+    raise NotBuiltError(f"`gallery {stage}` is not built yet ({issue}); nothing was changed")
+
+
+class _OneLineUsageError(click.UsageError):
+    """click's usage error (bad option value, unknown option or command), shown as one
+    line like every other bad input, instead of click's usage block."""
+
+    def __init__(self, original: click.UsageError):
+        # format_message() names the option (a BadParameter's message alone does not)
+        super().__init__(" ".join(original.format_message().split()), original.ctx)
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx else "gallery"
+        click.echo(f"error: {self.message} (see `{where} --help`)", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise _OneLineUsageError(exc) from None
+
+
+SHARD_OPTION = click.option(
+    "--shard",
+    metavar="I/N",
+    help="Only shard I of N of the samples (a CI matrix; join the runs with `gallery merge`).",
+)
