@@ -249,7 +249,7 @@ COLLECT_SCRIPT = """
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
   // Small boxes of text laid over the page (position fixed/absolute/sticky, at most
   // %(overlay_share)s of the viewport): a frame counter, a caption, a hint. They are not
-  // the page's content; a counter's changes are not its motion either (observe.py).
+  // the page's content; a counter's changes are not its motion either (timeline.py).
   const overlays = [], seen = new Set(), placed = new Map();
   const box = (el) => {
     const chain = [];

@@ -1,10 +1,10 @@
 """The observation of one page: the timeline of the main load and its control.
 
-``render.py`` owns the browser, the sandbox and the clock; this module decides
+``sandbox.py`` and ``page.py`` own the browser, the sandbox and the clock; this module decides
 *what to look at when*: which virtual times to stop at, when to send input,
 which frames become screenshots and the preview, how a heavy page is sampled,
 and what is measured at the end (DOM, checks' JS, axe-core). The result is
-the ``observation.json`` that ``checks.py`` turns into a verdict.
+the ``observation.json`` that ``checks/judge.py`` turns into a verdict.
 """
 
 from __future__ import annotations
