@@ -216,14 +216,23 @@ INIT_SCRIPT = """
 WORLD_SCRIPT = """
 (() => {
   // CSS, Web and SVG animations run on real time; pin them to the virtual clock.
+  // An animation starts where it is first seen. A CSS transition is taken to have
+  // started at the stop before: a page that changes a transitioned property every
+  // frame (a clock hand with `transition: transform .1s`) makes a chain of them, each
+  // from the value the one before had reached when the browser happened to draw, in
+  // real time; taken from the stop before, the last one has run its course by now and
+  // shows the page's value, the same every time. A lone transition (a hover, a slow
+  // fade) starts from a value that does not depend on drawing, and is seen moving.
   const starts = new WeakMap(), done = new WeakSet();
+  let last = 0;
   globalThis.__gallerySync = (now) => {
     for (const a of document.getAnimations()) {
-      if (!starts.has(a)) starts.set(a, now);
+      if (!starts.has(a)) starts.set(a, a instanceof CSSTransition ? last : now);
       if (done.has(a)) continue;
       try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
       if (a.playState === 'finished') done.add(a);
     }
+    last = now;
     // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
     for (const svg of document.querySelectorAll('svg')) {
       if (svg.ownerSVGElement || typeof svg.pauseAnimations !== 'function') continue;

@@ -32,7 +32,7 @@ from gallery.records.store import Run, Sample, SampleKey, check_name, utcnow
 from gallery.render import images
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 
 
 @dataclass

@@ -195,9 +195,15 @@ async def _timeline(
                 ops.append((kind, ms))
         ops.append(("stop", stop))
         await main.sync_animations()
+        sent = False
         for t, step, phase in events:
             if t == stop:
                 await main.send(step, phase)
+                sent = True
+        if sent:
+            # what the input started (a hover, a press) is pinned at its first instant,
+            # not left to run on real time until the screenshot
+            await main.sync_animations()
         if stop in shots:
             await main.settle()
             result.shots[shot_name(stop)] = await main.screenshot()
