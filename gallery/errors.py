@@ -57,3 +57,7 @@ class NotBuiltError(GalleryError):
 
 class BrowserNotFound(GalleryError):
     """No usable Chromium could be found or launched."""
+
+
+class RecordError(GalleryError):
+    """A record on disk that is not what gallery writes (hand-edited, truncated, foreign)."""

@@ -8,8 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from gallery.errors import RunNotFound, UsageError
+from gallery.cli import cli
+from gallery.errors import RecordError, RunNotFound, UsageError
 from gallery.records.fsutil import read_json, write_json
 from gallery.records.store import Run, SampleKey, Store
 
@@ -132,3 +134,31 @@ def test_manifest_update_merges(tmp_path: Path) -> None:
     assert run.update_manifest(status="generated") == {"id": "r", "status": "generated"}
     assert read_json(run.manifest_path)["status"] == "generated"
     assert not [p for p in os.listdir(run.path) if p.endswith(".tmp")]
+
+
+def test_run_json_has_one_shape_whatever_wrote_it(tmp_path: Path) -> None:
+    """Older writers listed imported prompts as bare ids: readers see {id} entries."""
+    run = Store(tmp_path).new_run("r1")
+    run.manifest_path.write_text(
+        json.dumps({"id": "r1", "prompts": ["circle", {"id": "hex", "sha256": "ab"}]})
+    )
+    assert run.manifest()["prompts"] == [{"id": "circle"}, {"id": "hex", "sha256": "ab"}]
+    assert run.record().prompt_ids == ["circle", "hex"]
+    run.update_manifest(status="finished")
+    on_disk = json.loads(run.manifest_path.read_text())
+    assert on_disk["prompts"][0] == {"id": "circle"} and on_disk["status"] == "finished"
+
+
+def test_a_bad_run_json_is_one_line_naming_file_and_field(tmp_path: Path) -> None:
+    run = Store(tmp_path / "outputs").new_run("r1")
+    run.manifest_path.write_text(json.dumps({"id": "r1", "models": [{"name": 3}]}))
+    with pytest.raises(RecordError) as err:
+        run.manifest()
+    assert err.value.field == "models[0].name" and "Expected `str`" in err.value.message
+    result = CliRunner().invoke(cli, ["results", "--out", str(tmp_path / "outputs")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {run.manifest_path}: models[0].name: Expected `str`, got `int`"
+    )
+    with pytest.raises(RecordError, match="unknown|Expected"):
+        run.update_manifest(status=7)

@@ -164,7 +164,7 @@ def prepare(
     specs = config.select(names)
     ids = list(prompts)
     if not ids and manifest.get("prompts"):
-        recorded = [p if isinstance(p, str) else p.get("id") for p in manifest["prompts"]]
+        recorded = [p["id"] for p in manifest["prompts"]]
         ids = [p for p in recorded if p in catalogue]
     chosen = select_prompts(catalogue, ids)
     recorded_prompt = manifest.get("system_prompt")

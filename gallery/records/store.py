@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from gallery.errors import RunNotFound, UsageError
-from gallery.records.fsutil import atomic_folder, is_leftover, read_json, write_bytes, write_json
+from gallery.records.fsutil import atomic_folder, is_leftover, read_json, write_bytes
+from gallery.records.manifest import RunManifest, read_manifest
+from gallery.records.manifest import encode as encode_manifest
+from gallery.records.manifest import from_builtins as manifest_from_builtins
+from gallery.records.manifest import to_builtins as manifest_builtins
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -133,19 +137,27 @@ class Run:
             return None
         return self.path.parent.parent / "cache"
 
-    def manifest(self) -> dict[str, Any]:
-        if not self.manifest_path.is_file():
-            return {}
-        return read_json(self.manifest_path)
+    def record(self) -> RunManifest | None:
+        """``run.json``, typed and validated (``records/manifest.py``); None before it exists."""
+        return read_manifest(self.manifest_path)
 
-    def save_manifest(self, data: dict[str, Any]) -> None:
-        write_json(self.manifest_path, data)
+    def manifest(self) -> dict[str, Any]:
+        """``run.json`` as plain data in its one normalised shape ({} before it exists)."""
+        record = self.record()
+        return manifest_builtins(record) if record is not None else {}
+
+    def save_manifest(self, data: dict[str, Any] | RunManifest) -> None:
+        """Write ``run.json`` whole; plain data is validated as a ``RunManifest`` first."""
+        if not isinstance(data, RunManifest):
+            data = manifest_from_builtins(data, self.manifest_path)
+        write_bytes(self.manifest_path, encode_manifest(data))
 
     def update_manifest(self, **changes: Any) -> dict[str, Any]:
+        """Change some fields of ``run.json`` (validated); returns the whole manifest."""
         data = self.manifest()
         data.update(changes)
         self.save_manifest(data)
-        return data
+        return self.manifest()
 
     def sample(self, key: SampleKey) -> Sample:
         return Sample(self, key)

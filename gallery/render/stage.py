@@ -378,25 +378,13 @@ def import_pages(run: Run, files: Iterable[Path], prompt: Prompt, label: str) ->
         out.append(
             run.write_sample(key, {"reply.json": _json_bytes(reply), "artifact/index.html": text})
         )
-    manifest = run.manifest()
-    if not manifest:
-        run.save_manifest(
-            {
-                "id": run.id,
-                "started_at": utcnow(),
-                "status": "imported",
-                "models": [],
-                "prompts": [],
-            }
-        )
-        manifest = run.manifest()
+    manifest = run.manifest() or {"id": run.id, "started_at": utcnow(), "status": "imported"}
     lanes = manifest.setdefault("models", [])
-    if not any(m.get("name") == label for m in lanes):
+    if not any(m["name"] == label for m in lanes):
         lanes.append({"name": label, "imported": True})
-    if prompt.id not in [
-        p if isinstance(p, str) else p.get("id") for p in manifest.setdefault("prompts", [])
-    ]:
-        manifest["prompts"].append(prompt.id)
+    prompts = manifest.setdefault("prompts", [])
+    if prompt.id not in [p["id"] for p in prompts]:
+        prompts.append({"id": prompt.id})
     run.save_manifest(manifest)
     return out
 

@@ -320,7 +320,7 @@ def collect(run: Run, catalogue: dict[str, Prompt], config: Config | None) -> Si
         if mine and all(v.status == "failed" for v in mine):
             lane.empty_reason = f"all {len(mine)} request(s) failed to generate"
     lanes.sort(key=lambda lane: not lane.is_reference)
-    listed = [p for p in manifest.get("prompts") or [] if isinstance(p, str)]
+    listed = [p["id"] for p in manifest.get("prompts") or []]
     pids = list(dict.fromkeys([*(p for p in catalogue if p in listed or not listed), *listed]))
     pids += [p for p in dict.fromkeys(v.key.prompt for v in views) if p not in pids]
     used = {v.key.prompt for v in views} | set(listed)
