@@ -162,3 +162,24 @@ def test_a_bad_run_json_is_one_line_naming_file_and_field(tmp_path: Path) -> Non
     )
     with pytest.raises(RecordError, match="unknown|Expected"):
         run.update_manifest(status=7)
+
+
+def test_sample_records_are_validated_when_read(tmp_path: Path) -> None:
+    """A verdict that is not one gallery writes is a RecordError naming file and field;
+    `gallery results` says so in one line (exit 2), the site shows the sample unjudged."""
+    from gallery.site.build import build_site
+
+    out = tmp_path / "outputs"
+    run = Store(out).new_run("r1")
+    run.save_manifest({"id": "r1", "status": "finished"})
+    key = SampleKey("circle", "local", 1)
+    sample = run.write_sample(key, {"reply.json": json.dumps({"status": "ok"})})
+    (sample.path / "verdict.json").write_text(json.dumps({"passed": "yes", "score": 1}))
+    with pytest.raises(RecordError) as err:
+        sample.verdict
+    assert err.value.field == "passed" and str(sample.path / "verdict.json") in str(err.value)
+    result = CliRunner().invoke(cli, ["results", "--run", "r1", "--out", str(out)])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.output.startswith(f"error: {sample.path / 'verdict.json'}: passed: Expected")
+    report = build_site(run, {}, None, tmp_path / "site")
+    assert "circle" in report.index.read_text()

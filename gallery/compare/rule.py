@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gallery.errors import UsageError
-from gallery.records.fsutil import read_json, write_bytes
+from gallery.errors import RecordError, UsageError
+from gallery.records.fsutil import write_bytes
+from gallery.records.schemas import load as load_record
 from gallery.records.store import Run, SampleKey
 from gallery.render import images
 
@@ -286,10 +287,10 @@ def read_verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The sample's verdict, or (None, why not): none on disk, or not judged
     (``judged: false``: the browser or the harness failed, so it says nothing of the page)."""
     try:
-        verdict = read_json(path / "verdict.json")
-    except (OSError, ValueError):
-        return None, None
-    if not isinstance(verdict, dict):
+        verdict = load_record(path / "verdict.json")
+    except RecordError:
+        return None, None  # not a verdict gallery wrote: nothing to compare with
+    if verdict is None:
         return None, None
     if verdict.get("judged") is False:
         return None, str(verdict.get("reason") or "not judged")

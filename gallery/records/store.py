@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from gallery.errors import RunNotFound, UsageError
-from gallery.records.fsutil import atomic_folder, is_leftover, read_json, write_bytes
+from gallery.records.fsutil import atomic_folder, is_leftover, write_bytes
 from gallery.records.manifest import RunManifest, read_manifest
 from gallery.records.manifest import encode as encode_manifest
 from gallery.records.manifest import from_builtins as manifest_from_builtins
 from gallery.records.manifest import to_builtins as manifest_builtins
+from gallery.records.schemas import load as load_record
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -82,17 +83,18 @@ class Sample:
 
     @property
     def reply(self) -> dict[str, Any]:
-        return read_json(self.path / "reply.json")
+        """``reply.json``, validated (``records/schemas.py``)."""
+        return load_record(self.path / "reply.json") or {}
 
     @property
     def verdict(self) -> dict[str, Any] | None:
-        p = self.path / "verdict.json"
-        return read_json(p) if p.is_file() else None
+        """``verdict.json``, validated; None before the sample is rendered."""
+        return load_record(self.path / "verdict.json")
 
     @property
     def observation(self) -> dict[str, Any] | None:
-        p = self.path / "observation.json"
-        return read_json(p) if p.is_file() else None
+        """``observation.json``, validated; None before the sample is rendered."""
+        return load_record(self.path / "observation.json")
 
     @property
     def runnable(self) -> bool:

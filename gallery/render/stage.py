@@ -25,8 +25,9 @@ from typing import Any
 from gallery.aio import run_sync
 from gallery.catalogue.prompts import Prompt
 from gallery.checks.judge import judge
-from gallery.errors import PromptError, UsageError
+from gallery.errors import PromptError, RecordError, UsageError
 from gallery.records.fsutil import dump_json, link_or_copy, write_bytes, write_json
+from gallery.records.schemas import load as load_record
 from gallery.records.shard import Shard
 from gallery.records.store import Run, Sample, SampleKey, check_name, utcnow
 from gallery.render import images
@@ -93,10 +94,10 @@ class RenderIndex:
         except OSError:
             return None
         try:
-            verdict = json.loads((where / "verdict.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            verdict = load_record(where / "verdict.json")
+        except RecordError:
             return None
-        if not isinstance(verdict, dict) or verdict.get("render_hash") != rhash:
+        if verdict is None or verdict.get("render_hash") != rhash:
             return None
         if verdict.get("judged") is False:
             return None  # a browser or harness failure is never handed on
@@ -117,7 +118,9 @@ def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
     """Give ``sample`` the render stored in ``source``; returns its verdict (None: failed)."""
     shots_tmp = sample.path / f".shots-new-reuse-{os.getpid()}"
     try:
-        verdict = json.loads((source / "verdict.json").read_text(encoding="utf-8"))
+        verdict = load_record(source / "verdict.json")
+        if verdict is None:
+            return None
         shutil.rmtree(shots_tmp, ignore_errors=True)
         shots_tmp.mkdir(parents=True)
         src_shots = source / "shots"
@@ -128,7 +131,7 @@ def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
             files["preview.webp"] = (source / "preview.webp").read_bytes()
         files["verdict.json"] = _json_bytes(verdict)
         sample.write_render(files, shots_dir=shots_tmp)
-    except (OSError, ValueError):
+    except (OSError, RecordError):
         shutil.rmtree(shots_tmp, ignore_errors=True)
         return None
     return verdict

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from gallery.catalogue.config import Config
 from gallery.catalogue.prompts import Prompt
+from gallery.errors import RecordError
+from gallery.records.schemas import load as load_record
 from gallery.records.totals import LaneTotals
 from gallery.records.store import Run, Sample, SampleKey
 
@@ -25,10 +27,11 @@ REFERENCE_LABEL = "reference (hand-written)"
 
 
 def _load(path: Path) -> Any:
-    """JSON from ``path``, or None when it is missing or unreadable."""
+    """A sample's record (validated), or None when it is missing or not one gallery
+    wrote: the site shows such a sample as having none, and the build goes on."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return load_record(path)
+    except (OSError, RecordError):
         return None
 
 
