@@ -13,9 +13,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from gallery.catalogue.tomlcheck import check_keys, read_toml, typed
+import msgspec
+
+from gallery.catalogue.schema import convert, read_toml
 from gallery.errors import ConfigError, UsageError
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -28,32 +30,60 @@ DEFAULT_SYSTEM_PROMPT = (
 PROVIDERS = ("openai", "reference")
 APIS = ("chat", "completions")
 
-_TOP_KEYS = {"defaults", "models"}
-_DEFAULT_KEYS = {"models", "samples", "concurrency", "system_prompt", "timeout", "max_retries"}
-_MODEL_KEYS = {
-    "base_url",
-    "model",
-    "api_key_env",
-    "api",
-    "prompt_template",
-    "params",
-    "pricing",
-    "concurrency",
-    "provider",
-    "label",
-    "timeout",
-}
-_PARAM_KEYS = {
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "seed",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "extra_body",
-}
-_TIER_KEYS = {"up_to_input_tokens", "input_per_mtok", "output_per_mtok"}
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class _Params(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """``[models.NAME.params]``: sent with every request (only the keys given)."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    extra_body: dict[str, Any] | None = None
+
+
+class _Tier(msgspec.Struct, forbid_unknown_fields=True):
+    up_to_input_tokens: PositiveInt | None = None
+    input_per_mtok: NonNegative | None = None
+    output_per_mtok: NonNegative | None = None
+
+
+class _Model(msgspec.Struct, forbid_unknown_fields=True):
+    """``[models.NAME]``: the schema; ``_model`` adds the rules across keys."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    api: Literal["chat", "completions"] = "chat"
+    prompt_template: str | None = None
+    params: _Params | None = None
+    pricing: _Tier | list[_Tier] | None = None
+    concurrency: PositiveInt | None = None
+    provider: Literal["openai", "reference"] = "openai"
+    label: str | None = None
+    timeout: float | None = None
+
+
+class _Defaults(msgspec.Struct, forbid_unknown_fields=True):
+    models: list[str] | None = None
+    samples: PositiveInt | None = None
+    concurrency: PositiveInt | None = None
+    system_prompt: str | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+
+
+class _File(msgspec.Struct, forbid_unknown_fields=True):
+    """``gallery.toml`` at the top (each model table is read on its own, so that
+    an error names it: ``models.NAME.key``)."""
+
+    defaults: _Defaults = msgspec.field(default_factory=_Defaults)
+    models: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -185,34 +215,10 @@ class Config:
         return out
 
 
-def _positive_int(value: Any, *, source: Path, field: str) -> int:
-    v = typed(value, int, source=source, field=field, error=ConfigError)
-    if v < 1:
-        raise ConfigError(f"must be at least 1, got {v}", source=source, field=field)
-    return v
-
-
-def _pricing(raw: Any, source: Path, where: str) -> tuple[PricingTier, ...]:
-    if isinstance(raw, dict):
-        raw = [raw]
-    tiers = typed(raw, list, source=source, field=where, error=ConfigError)
-    out = []
-    for i, t in enumerate(tiers):
-        w = f"{where}[{i}]"
-        t = typed(t, dict, source=source, field=w, error=ConfigError)
-        check_keys(t, _TIER_KEYS, source=source, where=w, error=ConfigError)
-        kw: dict[str, Any] = {}
-        if "up_to_input_tokens" in t:
-            kw["up_to_input_tokens"] = _positive_int(
-                t["up_to_input_tokens"], source=source, field=f"{w}.up_to_input_tokens"
-            )
-        for k in ("input_per_mtok", "output_per_mtok"):
-            if k in t:
-                v = typed(t[k], float, source=source, field=f"{w}.{k}", error=ConfigError)
-                if v < 0:
-                    raise ConfigError("must not be negative", source=source, field=f"{w}.{k}")
-                kw[k] = v
-        out.append(PricingTier(**kw))
+def _pricing(tiers: list[_Tier], source: Path, where: str) -> tuple[PricingTier, ...]:
+    out = tuple(
+        PricingTier(t.up_to_input_tokens, t.input_per_mtok, t.output_per_mtok) for t in tiers
+    )
     bounds = [t.up_to_input_tokens for t in out]
     finite = [b for b in bounds if b is not None]
     if finite != sorted(finite) or None in bounds[:-1]:
@@ -221,133 +227,61 @@ def _pricing(raw: Any, source: Path, where: str) -> tuple[PricingTier, ...]:
             source=source,
             field=where,
         )
-    return tuple(out)
+    return out
 
 
 def _model(name: str, raw: Any, source: Path) -> ModelSpec:
     where = f"models.{name}"
-    raw = typed(raw, dict, source=source, field=where, error=ConfigError)
-    check_keys(raw, _MODEL_KEYS, source=source, where=where, error=ConfigError)
-    provider = typed(
-        raw.get("provider", "openai"),
-        str,
-        source=source,
-        field=f"{where}.provider",
-        error=ConfigError,
-    )
-    if provider not in PROVIDERS:
-        raise ConfigError(
-            f"must be one of {', '.join(PROVIDERS)}", source=source, field=f"{where}.provider"
-        )
-    kw: dict[str, Any] = {"name": name, "provider": provider}
-    if provider == "openai":
-        check_keys(
-            raw,
-            _MODEL_KEYS,
-            source=source,
-            where=where,
-            error=ConfigError,
-            required=("base_url", "model"),
-        )
-    for key in ("base_url", "model", "api_key_env", "prompt_template", "label"):
-        if key in raw:
-            kw[key] = typed(raw[key], str, source=source, field=f"{where}.{key}", error=ConfigError)
-    if provider == "openai" and not kw["base_url"].startswith(("http://", "https://")):
-        raise ConfigError("must be an http(s) URL", source=source, field=f"{where}.base_url")
-    api = typed(raw.get("api", "chat"), str, source=source, field=f"{where}.api", error=ConfigError)
-    if api not in APIS:
-        raise ConfigError(f"must be one of {', '.join(APIS)}", source=source, field=f"{where}.api")
-    kw["api"] = api
-    if api == "completions" and provider == "openai" and "prompt_template" not in raw:
-        raise ConfigError(
-            'is required when api = "completions" (use {prompt} where the prompt goes)',
-            source=source,
-            field=f"{where}.prompt_template",
-        )
-    if "prompt_template" in kw and "{prompt}" not in kw["prompt_template"]:
-        raise ConfigError("must contain {prompt}", source=source, field=f"{where}.prompt_template")
-    if "params" in raw:
-        params = typed(
-            raw["params"], dict, source=source, field=f"{where}.params", error=ConfigError
-        )
-        check_keys(params, _PARAM_KEYS, source=source, where=f"{where}.params", error=ConfigError)
-        for k, t in (
-            ("temperature", float),
-            ("top_p", float),
-            ("presence_penalty", float),
-            ("frequency_penalty", float),
-        ):
-            if k in params:
-                params[k] = typed(
-                    params[k], t, source=source, field=f"{where}.params.{k}", error=ConfigError
-                )
-        for k in ("max_tokens", "seed"):
-            if k in params:
-                typed(params[k], int, source=source, field=f"{where}.params.{k}", error=ConfigError)
-        if "extra_body" in params:
-            typed(
-                params["extra_body"],
-                dict,
+    m = convert(raw, _Model, source=source, where=where, error=ConfigError)
+    if m.provider == "openai":
+        for key in ("base_url", "model"):
+            if getattr(m, key) is None:
+                raise ConfigError("is required", source=source, field=f"{where}.{key}")
+        if not m.base_url.startswith(("http://", "https://")):
+            raise ConfigError("must be an http(s) URL", source=source, field=f"{where}.base_url")
+        if m.api == "completions" and m.prompt_template is None:
+            raise ConfigError(
+                'is required when api = "completions" (use {prompt} where the prompt goes)',
                 source=source,
-                field=f"{where}.params.extra_body",
-                error=ConfigError,
+                field=f"{where}.prompt_template",
             )
-        kw["params"] = params
-    if "pricing" in raw:
-        kw["pricing"] = _pricing(raw["pricing"], source, f"{where}.pricing")
-    if "concurrency" in raw:
-        kw["concurrency"] = _positive_int(
-            raw["concurrency"], source=source, field=f"{where}.concurrency"
-        )
-    if "timeout" in raw:
-        kw["timeout"] = typed(
-            raw["timeout"], float, source=source, field=f"{where}.timeout", error=ConfigError
-        )
-    return ModelSpec(**kw)
+    if m.prompt_template is not None and "{prompt}" not in m.prompt_template:
+        raise ConfigError("must contain {prompt}", source=source, field=f"{where}.prompt_template")
+    tiers = [m.pricing] if isinstance(m.pricing, _Tier) else (m.pricing or [])
+    return ModelSpec(
+        name=name,
+        base_url=m.base_url or "",
+        model=m.model or "",
+        api_key_env=m.api_key_env,
+        api=m.api,
+        prompt_template=m.prompt_template,
+        params=msgspec.to_builtins(m.params) if m.params is not None else {},
+        pricing=_pricing(tiers, source, f"{where}.pricing") if m.pricing is not None else (),
+        concurrency=m.concurrency,
+        provider=m.provider,
+        label=m.label or "",
+        timeout=m.timeout,
+    )
 
 
 def parse_config(data: dict[str, Any], source: Path) -> Config:
     """Validate a parsed gallery.toml; errors name ``source`` and the dotted field."""
-    check_keys(data, _TOP_KEYS, source=source, where="", error=ConfigError)
-    models_raw = typed(
-        data.get("models", {}), dict, source=source, field="models", error=ConfigError
-    )
-    models = {name: _model(name, raw, source) for name, raw in models_raw.items()}
-    d = typed(data.get("defaults", {}), dict, source=source, field="defaults", error=ConfigError)
-    check_keys(d, _DEFAULT_KEYS, source=source, where="defaults", error=ConfigError)
+    top = convert(data, _File, source=source, where="", error=ConfigError)
+    models = {name: _model(name, raw, source) for name, raw in top.models.items()}
+    d = top.defaults
     kw: dict[str, Any] = {}
-    if "models" in d:
-        names = typed(d["models"], list, source=source, field="defaults.models", error=ConfigError)
-        for n in names:
-            typed(n, str, source=source, field="defaults.models", error=ConfigError)
+    if d.models is not None:
+        for n in d.models:
             if n not in models:
                 raise ConfigError(
                     f"names unknown model {n!r}", source=source, field="defaults.models"
                 )
-        kw["models"] = tuple(names)
+        kw["models"] = tuple(d.models)
     elif models:
         kw["models"] = tuple(n for n in models if n == "reference") or (next(iter(models)),)
-    for k in ("samples", "concurrency", "max_retries"):
-        if k in d:
-            kw[k] = (
-                _positive_int(d[k], source=source, field=f"defaults.{k}")
-                if k != "max_retries"
-                else typed(
-                    d[k], int, source=source, field="defaults.max_retries", error=ConfigError
-                )
-            )
-    if "system_prompt" in d:
-        kw["system_prompt"] = typed(
-            d["system_prompt"],
-            str,
-            source=source,
-            field="defaults.system_prompt",
-            error=ConfigError,
-        )
-    if "timeout" in d:
-        kw["timeout"] = typed(
-            d["timeout"], float, source=source, field="defaults.timeout", error=ConfigError
-        )
+    for k in ("samples", "concurrency", "max_retries", "system_prompt", "timeout"):
+        if getattr(d, k) is not None:
+            kw[k] = getattr(d, k)
     if "models" not in kw and not models:
         raise ConfigError(
             "no models configured (add a [models.NAME] table)", source=source, field="models"

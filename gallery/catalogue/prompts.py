@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gallery.catalogue.tomlcheck import check_keys, read_toml, typed
+import msgspec
+
+from gallery.catalogue.schema import convert, read_toml
 from gallery.errors import PromptError
 
 #: Checks every page can get (names are a contract, see design.md).
@@ -99,53 +101,78 @@ class Prompt:
         return ref if ref.is_file() else None
 
 
-_TOP_KEYS = {"id", "title", "prompt", "source", "tags", "render", "interact", "checks"}
-_RENDER_KEYS = {"viewport", "device_scale", "screenshots", "budget", "preview_frames"}
-_STEP_KEYS = {"at", "key", "hold", "click", "drag", "wait"}
+Number = float  # a TOML integer is accepted where a number is asked for
 
 
-def _point(value: Any, *, source: Path, field: str) -> tuple[int, int]:
-    if (
-        not isinstance(value, list)
-        or len(value) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-    ):
+class _Render(msgspec.Struct, forbid_unknown_fields=True):
+    """``[render]``: how pages of this prompt are observed (ranges checked in ``_render``)."""
+
+    viewport: list[Number] | None = None
+    device_scale: Number | None = None
+    screenshots: list[Number] | None = None
+    budget: Number | None = None
+    preview_frames: int | None = None
+
+
+class _Step(msgspec.Struct, forbid_unknown_fields=True):
+    """``[[interact]]``: one scripted input (exactly one of key, click, drag, wait)."""
+
+    at: Number
+    key: str | None = None
+    hold: Number | None = None
+    click: list[Number] | None = None
+    drag: list[list[Number]] | None = None
+    wait: Number | None = None
+
+
+class _Check(msgspec.Struct, forbid_unknown_fields=True):
+    """``[[checks]]``: a check kind, with the one parameter its kind takes."""
+
+    kind: str
+    name: str | None = None
+    required: bool = True
+    text: str | None = None
+    expr: str | None = None
+    min: int | None = None
+    selector: str | None = None
+
+
+class _PromptFile(msgspec.Struct, forbid_unknown_fields=True):
+    """``prompts/<id>.toml`` (rules across keys in ``parse_prompt``)."""
+
+    id: str
+    title: str
+    prompt: str
+    source: str = ""
+    tags: list[str] = []
+    render: _Render = msgspec.field(default_factory=_Render)
+    interact: list[_Step] = []
+    checks: list[_Check] = []
+
+
+def _point(value: list[float] | None, *, source: Path, field: str) -> tuple[int, int]:
+    if value is None or len(value) != 2:
         raise PromptError(f"must be [x, y] in pixels, got {value!r}", source=source, field=field)
     return (int(value[0]), int(value[1]))
 
 
-def _render(raw: Any, source: Path) -> RenderSettings:
-    raw = typed(raw, dict, source=source, field="render", error=PromptError)
-    check_keys(raw, _RENDER_KEYS, source=source, where="render", error=PromptError)
+def _render(raw: _Render, source: Path) -> RenderSettings:
     kw: dict[str, Any] = {}
-    if "viewport" in raw:
-        w, h = _point(raw["viewport"], source=source, field="render.viewport")
+    if raw.viewport is not None:
+        w, h = _point(raw.viewport, source=source, field="render.viewport")
         if not (100 <= w <= 4096 and 100 <= h <= 4096):
             raise PromptError(
                 "must be between 100 and 4096 px each", source=source, field="render.viewport"
             )
         kw["viewport"] = (w, h)
-    if "device_scale" in raw:
-        v = typed(
-            raw["device_scale"],
-            float,
-            source=source,
-            field="render.device_scale",
-            error=PromptError,
-        )
-        if not 0.5 <= v <= 4:
+    if raw.device_scale is not None:
+        if not 0.5 <= raw.device_scale <= 4:
             raise PromptError(
                 "must be between 0.5 and 4", source=source, field="render.device_scale"
             )
-        kw["device_scale"] = v
-    if "screenshots" in raw:
-        shots = typed(
-            raw["screenshots"], list, source=source, field="render.screenshots", error=PromptError
-        )
-        times = [
-            typed(t, float, source=source, field="render.screenshots", error=PromptError)
-            for t in shots
-        ]
+        kw["device_scale"] = raw.device_scale
+    if raw.screenshots is not None:
+        times = raw.screenshots
         if not times or any(t < 0 or t > 120 for t in times) or times != sorted(times):
             raise PromptError(
                 "must be a non-empty, increasing list of virtual seconds between 0 and 120",
@@ -153,79 +180,61 @@ def _render(raw: Any, source: Path) -> RenderSettings:
                 field="render.screenshots",
             )
         kw["screenshots"] = tuple(times)
-    if "budget" in raw:
-        v = typed(raw["budget"], float, source=source, field="render.budget", error=PromptError)
-        if not 1 <= v <= 600:
+    if raw.budget is not None:
+        if not 1 <= raw.budget <= 600:
             raise PromptError(
                 "must be between 1 and 600 real seconds", source=source, field="render.budget"
             )
-        kw["budget"] = v
-    if "preview_frames" in raw:
-        v = typed(
-            raw["preview_frames"],
-            int,
-            source=source,
-            field="render.preview_frames",
-            error=PromptError,
-        )
-        if not 2 <= v <= 60:
+        kw["budget"] = raw.budget
+    if raw.preview_frames is not None:
+        if not 2 <= raw.preview_frames <= 60:
             raise PromptError(
                 "must be between 2 and 60", source=source, field="render.preview_frames"
             )
-        kw["preview_frames"] = v
+        kw["preview_frames"] = raw.preview_frames
     return RenderSettings(**kw)
 
 
-def _step(raw: Any, source: Path, where: str) -> InteractStep:
-    raw = typed(raw, dict, source=source, field=where, error=PromptError)
-    check_keys(raw, _STEP_KEYS, source=source, where=where, error=PromptError, required=("at",))
-    at = typed(raw["at"], float, source=source, field=f"{where}.at", error=PromptError)
-    if at < 0:
+def _step(raw: _Step, source: Path, where: str) -> InteractStep:
+    if raw.at < 0:
         raise PromptError("must be >= 0 virtual seconds", source=source, field=f"{where}.at")
-    actions = [k for k in ("key", "click", "drag", "wait") if k in raw]
+    actions = [k for k in ("key", "click", "drag", "wait") if getattr(raw, k) is not None]
     if len(actions) != 1:
         raise PromptError(
             "needs exactly one of key, click, drag or wait", source=source, field=where
         )
-    kw: dict[str, Any] = {"at": at}
-    if "key" in raw:
-        key = typed(raw["key"], str, source=source, field=f"{where}.key", error=PromptError)
-        *modifiers, name = key.split("+")
+    kw: dict[str, Any] = {"at": raw.at}
+    if raw.key is not None:
+        *modifiers, name = raw.key.split("+")
         if not _KEY_RE.match(name):
-            raise PromptError(f"unknown key name {key!r}", source=source, field=f"{where}.key")
+            raise PromptError(f"unknown key name {raw.key!r}", source=source, field=f"{where}.key")
         if bad := [m for m in modifiers if m not in _MODIFIERS]:
             raise PromptError(
-                f"unknown modifier {bad[0]!r} in {key!r} (use {', '.join(_MODIFIERS)})",
+                f"unknown modifier {bad[0]!r} in {raw.key!r} (use {', '.join(_MODIFIERS)})",
                 source=source,
                 field=f"{where}.key",
             )
-        kw["key"] = key
-    if "hold" in raw:
-        if "key" not in raw:
+        kw["key"] = raw.key
+    if raw.hold is not None:
+        if raw.key is None:
             raise PromptError("only applies to a key step", source=source, field=f"{where}.hold")
-        kw["hold"] = typed(
-            raw["hold"], float, source=source, field=f"{where}.hold", error=PromptError
-        )
-    if "click" in raw:
-        kw["click"] = _point(raw["click"], source=source, field=f"{where}.click")
-    if "drag" in raw:
-        d = raw["drag"]
-        if not isinstance(d, list) or len(d) != 2:
+        kw["hold"] = raw.hold
+    if raw.click is not None:
+        kw["click"] = _point(raw.click, source=source, field=f"{where}.click")
+    if raw.drag is not None:
+        if len(raw.drag) != 2:
             raise PromptError("must be [[x1, y1], [x2, y2]]", source=source, field=f"{where}.drag")
         kw["drag"] = (
-            _point(d[0], source=source, field=f"{where}.drag"),
-            _point(d[1], source=source, field=f"{where}.drag"),
+            _point(raw.drag[0], source=source, field=f"{where}.drag"),
+            _point(raw.drag[1], source=source, field=f"{where}.drag"),
         )
-    if "wait" in raw:
-        kw["wait"] = typed(
-            raw["wait"], float, source=source, field=f"{where}.wait", error=PromptError
-        )
+    if raw.wait is not None:
+        kw["wait"] = raw.wait
     return InteractStep(**kw)
 
 
-def _check(raw: Any, source: Path, where: str) -> CheckSpec:
-    raw = typed(raw, dict, source=source, field=where, error=PromptError)
-    kind = typed(raw.get("kind"), str, source=source, field=f"{where}.kind", error=PromptError)
+def _check(raw: _Check, source: Path, where: str) -> CheckSpec:
+    kind = raw.kind
     if kind not in CHECK_KINDS:
         raise PromptError(
             f"unknown check kind {kind!r} (known: {', '.join(CHECK_KINDS)})",
@@ -234,57 +243,39 @@ def _check(raw: Any, source: Path, where: str) -> CheckSpec:
         )
     param = PARAM_CHECKS.get(kind)
     allowed = {"kind", "name", "required"} | ({param[0]} if param else set())
-    check_keys(raw, allowed, source=source, where=where, error=PromptError)
+    for key in ("text", "expr", "min", "selector"):
+        if getattr(raw, key) is not None and key not in allowed:
+            raise PromptError(
+                f"unknown key (allowed: {', '.join(sorted(allowed))})",
+                source=source,
+                field=f"{where}.{key}",
+            )
     params: dict[str, Any] = {}
     if param:
         pname, ptype = param
-        if pname not in raw:
+        value = getattr(raw, pname)
+        if value is None:
             raise PromptError(
                 f"is required for a {kind!r} check", source=source, field=f"{where}.{pname}"
             )
-        params[pname] = typed(
-            raw[pname], ptype, source=source, field=f"{where}.{pname}", error=PromptError
-        )
-    name = raw.get("name")
-    if name is None:
-        name = kind if not param else f"{kind}:{params[param[0]]}"
-    name = typed(name, str, source=source, field=f"{where}.name", error=PromptError)
-    required = typed(
-        raw.get("required", True), bool, source=source, field=f"{where}.required", error=PromptError
+        params[pname] = value
+    name = (
+        raw.name if raw.name is not None else (kind if not param else f"{kind}:{params[param[0]]}")
     )
-    return CheckSpec(kind=kind, name=name, params=params, required=required)
+    return CheckSpec(kind=kind, name=name, params=params, required=raw.required)
 
 
 def parse_prompt(data: dict[str, Any], source: Path) -> Prompt:
     """Validate one prompt table; every error names ``source`` and the field."""
-    check_keys(
-        data,
-        _TOP_KEYS,
-        source=source,
-        where="",
-        error=PromptError,
-        required=("id", "title", "prompt"),
-    )
-    pid = typed(data["id"], str, source=source, field="id", error=PromptError)
-    if not _ID_RE.match(pid):
+    raw = convert(data, _PromptFile, source=source, where="", error=PromptError)
+    if not _ID_RE.match(raw.id):
         raise PromptError("must be lowercase letters, digits and dashes", source=source, field="id")
-    if source.suffix == ".toml" and source.stem != pid:
+    if source.suffix == ".toml" and source.stem != raw.id:
         raise PromptError(f"must match the file name ({source.stem!r})", source=source, field="id")
-    title = typed(data["title"], str, source=source, field="title", error=PromptError)
-    text = typed(data["prompt"], str, source=source, field="prompt", error=PromptError)
-    if not text.strip():
+    if not raw.prompt.strip():
         raise PromptError("must not be empty", source=source, field="prompt")
-    tags = typed(data.get("tags", []), list, source=source, field="tags", error=PromptError)
-    for tag in tags:
-        typed(tag, str, source=source, field="tags", error=PromptError)
-    steps = typed(
-        data.get("interact", []), list, source=source, field="interact", error=PromptError
-    )
-    interact = tuple(_step(s, source, f"interact[{i}]") for i, s in enumerate(steps))
-    raw_checks = typed(
-        data.get("checks", []), list, source=source, field="checks", error=PromptError
-    )
-    checks = tuple(_check(c, source, f"checks[{i}]") for i, c in enumerate(raw_checks))
+    interact = tuple(_step(s, source, f"interact[{i}]") for i, s in enumerate(raw.interact))
+    checks = tuple(_check(c, source, f"checks[{i}]") for i, c in enumerate(raw.checks))
     if not checks:
         kinds = DEFAULT_CHECKS + (("interactive",) if interact else ())
         checks = tuple(CheckSpec(kind=k, name=k) for k in kinds)
@@ -301,12 +292,12 @@ def parse_prompt(data: dict[str, Any], source: Path) -> Prompt:
             field="checks",
         )
     return Prompt(
-        id=pid,
-        title=title,
-        prompt=text,
-        source=typed(data.get("source", ""), str, source=source, field="source", error=PromptError),
-        tags=tuple(tags),
-        render=_render(data.get("render", {}), source),
+        id=raw.id,
+        title=raw.title,
+        prompt=raw.prompt,
+        source=raw.source,
+        tags=tuple(raw.tags),
+        render=_render(raw.render, source),
         interact=interact,
         checks=checks,
         path=source,
