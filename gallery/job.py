@@ -6,9 +6,8 @@ true at every step, and returns what the command line prints. The status
 says how far the job got, so a plain rerun after a crash continues the same
 run (``generate.stage.INTERRUPTED``): ``running`` while replies are made,
 ``rendering`` while pages are judged, ``building`` while the site is written,
-``finished`` once the site is there. The site is built with the run already
-``finished`` so its pages say so; a build that fails puts it back to
-``building``.
+``finished`` once the site is there. The site's pages are written saying
+``finished``, the status the run has the moment they are all written.
 """
 
 from __future__ import annotations
@@ -70,12 +69,15 @@ def lane_verdicts(run: Run, config: Config | None) -> list[LaneVerdicts]:
     return list(lanes.values())
 
 
-def build(workspace: Workspace, run: Run, site_dir: Path) -> BuildReport:
-    """Build the site of ``run`` (the comparison with the baseline included)."""
+def build(
+    workspace: Workspace, run: Run, site_dir: Path, *, status: str | None = None
+) -> BuildReport:
+    """Build the site of ``run`` (the comparison with the baseline included); ``status``:
+    the run's status once the build is done, if it is not the one on disk yet."""
     catalogue = workspace.load_prompts() if workspace.prompts_dir.is_dir() else {}
     config = workspace.load_config() if workspace.config_path.is_file() else None
     comparison = site_comparison(Store(workspace.out), run)
-    return build_site(run, catalogue, config, site_dir, compare=comparison)
+    return build_site(run, catalogue, config, site_dir, compare=comparison, status=status)
 
 
 def run_job(
@@ -104,10 +106,9 @@ def run_job(
         concurrency=render_concurrency,
         on_done=on_rendered,
     )
+    # On disk the run is "building" until its site is whole (a crash now is continued
+    # by the next run); the pages it builds already say "finished", as they will be.
+    run.update_manifest(status="building")
+    site = build(workspace, run, site_dir, status="finished")
     run.update_manifest(status="finished")
-    try:
-        site = build(workspace, run, site_dir)
-    except BaseException:
-        run.update_manifest(status="building")
-        raise
     return JobResult(run, generated, rendered, site, lane_verdicts(run, config))

@@ -420,6 +420,7 @@ def build_site(
     *,
     compare: dict | None = None,
     highlight_cache: Path | None = None,
+    status: str | None = None,
 ) -> BuildReport:
     """Build (or refresh) the static site for ``run`` in ``dest``; returns what changed.
 
@@ -433,6 +434,8 @@ def build_site(
         raise UsageError(f"cannot create {dest}: {exc.strerror}", field="--site") from None
     w = _Writer(dest)
     data = collect(run, catalogue, config)
+    if status is not None:  # what the run's status is once this build is done
+        data.manifest["status"] = status
     static = resources.files("gallery.site") / "static"
     for name in STATIC_FILES:
         w.write(f"static/{name}", static.joinpath(name).read_bytes())
