@@ -1,7 +1,7 @@
 """The package's layers, as a reader sees them in the folder list, hold in the code.
 
 ``cli`` → ``job`` / ``doctor`` / ``pytest_plugin`` → ``site`` → ``compare`` →
-stages (``generate``, ``render``) → ``checks`` → ``catalogue`` → ``records`` →
+stages (``generate``, ``render``) → ``catalogue`` → ``checks`` → ``records`` →
 ``errors`` / ``aio``. A module may import its own package and any layer below
 it, never a layer above nor a sibling stage; and no set of modules imports
 itself round a cycle, lazy imports inside functions included (they are cycles
@@ -22,8 +22,8 @@ LAYERS: dict[str, int] = {
     "errors": 0,
     "aio": 0,
     "records": 1,
-    "catalogue": 2,
-    "checks": 3,
+    "checks": 2,
+    "catalogue": 3,
     "generate": 4,
     "render": 4,
     "compare": 5,

@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from gallery.catalogue.prompts import parse_prompt
+from gallery.generate.imported import import_pages
 from gallery.records.store import Store
-from gallery.render.stage import import_pages
 from gallery.site.build import build_site, make_server
 
 SECRETS = ("c00kie-s3cret", "l0cal-s3cret", "sess10n-s3cret", "1db-s3cret", "cache-s3cret")

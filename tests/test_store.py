@@ -176,7 +176,7 @@ def test_sample_records_are_validated_when_read(tmp_path: Path) -> None:
     sample = run.write_sample(key, {"reply.json": json.dumps({"status": "ok"})})
     (sample.path / "verdict.json").write_text(json.dumps({"passed": "yes", "score": 1}))
     with pytest.raises(RecordError) as err:
-        sample.verdict
+        _ = sample.verdict
     assert err.value.field == "passed" and str(sample.path / "verdict.json") in str(err.value)
     result = CliRunner().invoke(cli, ["results", "--run", "r1", "--out", str(out)])
     assert result.exit_code == 2 and result.output.count("\n") == 1

@@ -10,32 +10,19 @@ The file shape is a contract (see the README); only ``id``, ``title`` and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from gallery.catalogue.schema import convert, read_toml
+from gallery.checks.judge import DEFAULT_CHECKS, KINDS, CheckSpec
 from gallery.errors import PromptError
 
 #: Checks every page can get (names are a contract, see design.md).
-STANDARD_CHECKS = ("runs", "animates", "interactive", "clean-console", "offline", "accessible")
-
-#: Prompt-specific check kinds and the parameter each one needs (None: no parameter).
-PARAM_CHECKS: dict[str, tuple[str, type] | None] = {
-    "text": ("text", str),
-    "js": ("expr", str),
-    "canvas": None,
-    "webgl": None,
-    "colors": ("min", int),
-    "element": ("selector", str),
-}
-
-CHECK_KINDS = STANDARD_CHECKS + tuple(PARAM_CHECKS)
-
-#: Used when a prompt lists no checks: what any runnable demo should do.
-DEFAULT_CHECKS = ("runs", "clean-console", "offline")
+STANDARD_CHECKS = tuple(k.name for k in KINDS.values() if k.standard)
+CHECK_KINDS = tuple(KINDS)
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 #: Modifiers a key step may hold (``Shift+ArrowUp``), as Playwright names them.
@@ -66,16 +53,6 @@ class InteractStep:
     click: tuple[int, int] | None = None
     drag: tuple[tuple[int, int], tuple[int, int]] | None = None
     wait: float = 0.0
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """A check to run on the prompt's pages. ``required`` checks decide ``passed``."""
-
-    kind: str
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -241,7 +218,7 @@ def _check(raw: _Check, source: Path, where: str) -> CheckSpec:
             source=source,
             field=f"{where}.kind",
         )
-    param = PARAM_CHECKS.get(kind)
+    param = KINDS[kind].param
     allowed = {"kind", "name", "required"} | ({param[0]} if param else set())
     for key in ("text", "expr", "min", "selector"):
         if getattr(raw, key) is not None and key not in allowed:

@@ -1,7 +1,10 @@
-"""Observations -> named verdicts.
+"""Observations -> named verdicts, and the one registry of check kinds.
 
 Each check answers one question a person would ask on opening the page, and
-explains a failure in one line. ``verdict.json`` is a contract::
+explains a failure in one line. A kind is registered once here (``@kind``):
+its name, the one parameter a prompt gives it, what the render stage must
+collect for it, and how it judges. The prompt catalogue validates against
+``KINDS``; the render stage asks ``KINDS[k].collects`` what to gather. ``verdict.json`` is a contract::
 
     {"passed": bool, "score": float, "checks": [{"name", "kind", "passed", "required", "detail"}]}
 
@@ -13,9 +16,59 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from gallery.catalogue.prompts import CheckSpec
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """A check a prompt asks for. ``required`` checks decide ``passed``."""
+
+    kind: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    required: bool = True
+
+
+Judge = Callable[[dict[str, Any], CheckSpec], tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class CheckKind:
+    """One kind of check: the registry's entry."""
+
+    name: str
+    judge: Judge
+    #: the one parameter a prompt gives this kind, and its type (None: no parameter)
+    param: tuple[str, type] | None = None
+    #: what the render stage gathers for it beyond the standard observation
+    collects: Literal["js", "element", "axe"] | None = None
+    #: a standard check: any prompt may ask for it, with no parameter
+    standard: bool = False
+
+
+#: Every kind of check, by name (filled by ``@kind`` below; names are a contract).
+KINDS: dict[str, CheckKind] = {}
+
+#: Used when a prompt lists no checks: what any runnable demo should do.
+DEFAULT_CHECKS = ("runs", "clean-console", "offline")
+
+
+def kind(
+    name: str,
+    *,
+    param: tuple[str, type] | None = None,
+    collects: Literal["js", "element", "axe"] | None = None,
+    standard: bool = False,
+) -> Callable[[Judge], Judge]:
+    """Register a check kind (a decorator on its judge)."""
+
+    def register(fn: Judge) -> Judge:
+        KINDS[name] = CheckKind(name, fn, param, collects, standard)
+        return fn
+
+    return register
+
 
 #: Share of pixels (after a per-pixel threshold) that must change to count as motion/response.
 MOTION_MIN = 0.0002
@@ -55,6 +108,7 @@ def _motion(obs: dict[str, Any]) -> tuple[bool, float]:
     return frames >= MOTION_MIN or shots >= SHOT_MOTION_MIN, max(frames, shots)
 
 
+@kind("runs", standard=True)
 def check_runs(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     errors = _errors_before_input(obs)
     moving, _ = _motion(obs)
@@ -84,6 +138,7 @@ def check_runs(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return True, f"loaded; {content:.1%} of pixels show content{also}"
 
 
+@kind("animates", standard=True)
 def check_animates(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     moving, motion = _motion(obs)
     if moving:
@@ -96,6 +151,7 @@ def check_animates(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return _fail(f"no motion: at most {motion:.3%} of pixels change without input")
 
 
+@kind("interactive", standard=True)
 def check_interactive(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     inter = obs.get("interactive")
     if not inter:
@@ -113,6 +169,7 @@ def _blocked_urls(obs: dict[str, Any]) -> set[str]:
     return {b["url"] for b in req.get("blocked", [])} | set(req.get("fonts", []))
 
 
+@kind("clean-console", standard=True)
 def check_clean_console(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     refused = _blocked_urls(obs)
     errors = [
@@ -129,6 +186,7 @@ def check_clean_console(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str
     return True, "no console errors"
 
 
+@kind("offline", standard=True)
 def check_offline(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     req = obs.get("requests", {})
     fonts = req.get("fonts", [])
@@ -152,6 +210,7 @@ def check_offline(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return True, f"all requests served in the sandbox ({cdn} CDN file(s) from npm)"
 
 
+@kind("accessible", collects="axe", standard=True)
 def check_accessible(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     axe = obs.get("axe")
     if not axe:
@@ -166,6 +225,7 @@ def check_accessible(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return True, "no serious or critical axe violations" + (f" ({minor} minor)" if minor else "")
 
 
+@kind("text", param=("text", str))
 def check_text(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     want = spec.params["text"]
     text = (obs.get("page") or {}).get("text", "")
@@ -174,6 +234,7 @@ def check_text(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return _fail(f"visible text does not contain {want!r}")
 
 
+@kind("js", param=("expr", str), collects="js")
 def check_js(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     res = (obs.get("js") or {}).get(spec.name)
     if res is None:
@@ -184,6 +245,7 @@ def check_js(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return (True, f"{expr} is true") if res["value"] else _fail(f"{expr} is false")
 
 
+@kind("canvas")
 def check_canvas(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     page = obs.get("page") or {}
     made = [t for t, ok in page.get("contexts", []) if ok]
@@ -194,6 +256,7 @@ def check_canvas(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return _fail("no <canvas> on the page")
 
 
+@kind("webgl")
 def check_webgl(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     page = obs.get("page") or {}
     gl = [t for t, ok in page.get("contexts", []) if "webgl" in t]
@@ -206,6 +269,7 @@ def check_webgl(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return _fail("no WebGL context was created")
 
 
+@kind("colors", param=("min", int))
 def check_colors(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     n, want = obs.get("colors", 0), spec.params["min"]
     if n >= want:
@@ -213,6 +277,7 @@ def check_colors(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     return _fail(f"only {n} distinct colours (at least {want} asked)")
 
 
+@kind("element", param=("selector", str), collects="element")
 def check_element(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     sel = spec.params["selector"]
     res = (obs.get("elements") or {}).get(sel) or {}
@@ -223,22 +288,6 @@ def check_element(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     if res.get("count"):
         return _fail(f"{res['count']} element(s) match {sel!r} but none is visible")
     return _fail(f"nothing matches {sel!r}")
-
-
-CHECKS: dict[str, Callable[[dict[str, Any], CheckSpec], tuple[bool, str]]] = {
-    "runs": check_runs,
-    "animates": check_animates,
-    "interactive": check_interactive,
-    "clean-console": check_clean_console,
-    "offline": check_offline,
-    "accessible": check_accessible,
-    "text": check_text,
-    "js": check_js,
-    "canvas": check_canvas,
-    "webgl": check_webgl,
-    "colors": check_colors,
-    "element": check_element,
-}
 
 
 def judge(
@@ -269,7 +318,7 @@ def judge(
         elif status != "ok" and spec.kind != "offline":
             ok, detail = False, f"page {status}: {obs.get('detail') or status}"
         else:
-            ok, detail = CHECKS[spec.kind](obs, spec)
+            ok, detail = KINDS[spec.kind].judge(obs, spec)
         results.append(
             {
                 "name": spec.name,

@@ -285,8 +285,8 @@ def import_(
     file name as the sample's source. Then `gallery render` judges them.
     """
     from gallery.catalogue.prompts import select as select_prompts
+    from gallery.generate.imported import import_pages
     from gallery.records.store import Store
-    from gallery.render.stage import import_pages
 
     prompt = select_prompts(paths.load_prompts(), [prompt_id])[0]
     store = Store(paths.out)

@@ -1,7 +1,7 @@
 """``reply.json``: one record per sample, the same shape whatever produced it.
 
 A live call, a replay from the cache, the hand-written reference and (in
-``verdicts.import_pages``) an imported page all become this record, so render,
+``generate/imported.py``) an imported page all become this record, so render,
 site and compare read one shape. Every key is always present::
 
     status         "ok" | "no-artifact" | "failed"
@@ -144,3 +144,39 @@ def finish_record(record: dict[str, Any], *, open_fence: str = "") -> Artifact |
         "sources": sorted(art.sources),
     }
     return art
+
+
+def imported_record(key: SampleKey, text: str, source: str) -> dict[str, Any]:
+    """A page made elsewhere (``gallery import``): every key of a reply, nothing billed."""
+    return {
+        "status": "ok",
+        "prompt": key.prompt,
+        "model": key.model,
+        "model_id": None,
+        "base_url": None,
+        "api": "import",
+        "sample": key.index,
+        "text": text,
+        "reasoning": "",
+        "usage": None,
+        "timing": None,
+        "finish_reason": None,
+        "truncated": False,
+        "cost": None,
+        "request_hash": None,
+        "params": {},
+        "replayed": False,
+        "original": None,
+        "error": None,
+        "extract": {
+            "status": "ok",
+            "reason": None,
+            "notes": [f"imported from {source}"],
+            "files": ["index.html"],
+            "sources": [],
+        },
+        "started_at": utcnow(),
+        "reference": False,
+        "imported": True,
+        "source": source,
+    }

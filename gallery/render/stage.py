@@ -5,7 +5,7 @@
 preview, ``observation.json`` and ``verdict.json``. A sample is rendered again
 only when its *render hash* changes: the artifact's bytes, the prompt's render
 settings, input and checks, the Chromium version and this module's version.
-Also here: ``import_pages`` (pages made elsewhere become samples) and
+Also here:
 ``result_rows`` (the table behind ``gallery results``).
 """
 
@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from gallery.errors import PromptError, RecordError, UsageError
 from gallery.records.fsutil import dump_json, link_or_copy, write_bytes, write_json
 from gallery.records.schemas import load as load_record
 from gallery.records.shard import Shard
-from gallery.records.store import Run, Sample, SampleKey, check_name, utcnow
+from gallery.records.store import Run, Sample, utcnow
 from gallery.render import images
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
@@ -333,63 +333,6 @@ def render_run(
         )
     run.update_manifest(rendered_at=utcnow(), chromium=version)
     return summary
-
-
-def import_pages(run: Run, files: Iterable[Path], prompt: Prompt, label: str) -> list[Sample]:
-    """Store pages made elsewhere as samples of ``prompt`` under the lane ``label``."""
-    check_name(label, "--model")
-    paths = [Path(f) for f in files]
-    if not paths:
-        raise UsageError("give at least one HTML file to import", field="FILES")
-    pages = []
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read: {exc.strerror}", source=path) from None
-        text = data.decode("utf-8", errors="replace")
-        if "<" not in text or not any(
-            tag in text.lower() for tag in ("<html", "<body", "<script", "<canvas", "<div", "<svg")
-        ):
-            raise UsageError("does not look like an HTML page", source=path)
-        pages.append((path, text))
-    existing = [
-        s.key.index for s in run.samples() if s.key.prompt == prompt.id and s.key.model == label
-    ]
-    start = max(existing, default=0) + 1
-    out = []
-    for offset, (path, text) in enumerate(pages):
-        key = SampleKey(prompt.id, label, start + offset)
-        reply = {
-            "status": "ok",
-            "prompt": prompt.id,
-            "model": label,
-            "sample": key.index,
-            "text": text,
-            "source": path.name,
-            "imported": True,
-            "reference": False,
-            "started_at": utcnow(),
-            "extract": {
-                "status": "ok",
-                "reason": None,
-                "notes": [f"imported from {path.name}"],
-                "files": ["index.html"],
-                "sources": [],
-            },
-        }
-        out.append(
-            run.write_sample(key, {"reply.json": _json_bytes(reply), "artifact/index.html": text})
-        )
-    manifest = run.manifest() or {"id": run.id, "started_at": utcnow(), "status": "imported"}
-    lanes = manifest.setdefault("models", [])
-    if not any(m["name"] == label for m in lanes):
-        lanes.append({"name": label, "imported": True})
-    prompts = manifest.setdefault("prompts", [])
-    if prompt.id not in [p["id"] for p in prompts]:
-        prompts.append({"id": prompt.id})
-    run.save_manifest(manifest)
-    return out
 
 
 def result_rows(run: Run) -> list[dict[str, Any]]:

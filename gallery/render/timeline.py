@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import Error as PlaywrightError
 
+from gallery.checks.judge import KINDS
 from gallery.render import images
 from gallery.render.images import PREVIEW_WIDTH
 from gallery.render.page import (
@@ -239,16 +240,17 @@ async def _collect(renderer: Host, main: _Load, prompt: Prompt) -> None:
     )
     main.obs["page"] = _page_facts(facts, records, main.obs)
     js, elements = {}, {}
+    collects = {KINDS[c.kind].collects for c in prompt.checks}
     for check in prompt.checks:
-        if check.kind == "js":
+        if KINDS[check.kind].collects == "js":
             got = await main.call(main.page.evaluate(JS_CHECK, check.params["expr"]), "js check")
             js[check.name] = _js_result(got)
-        elif check.kind == "element":
+        elif KINDS[check.kind].collects == "element":
             sel = check.params["selector"]
             got = _value(await main.in_world(ELEMENT_CHECK % json.dumps(sel), "element check"))
             elements[sel] = _element_result(got)
     main.obs["js"], main.obs["elements"] = js, elements
-    if any(c.kind == "accessible" for c in prompt.checks):
+    if "axe" in collects:
         main.obs["axe"] = await _axe(renderer, main)
 
 
