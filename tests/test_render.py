@@ -184,6 +184,44 @@ def test_animated_pages_give_the_same_pixels_under_load(tmp_path: Path) -> None:
     assert images.diff_ratio(first.shots["000.50s.png"], first.shots["005.00s.png"]) > 0
 
 
+TRANSITIONED_HAND = """<!doctype html><html lang="en"><head><title>hand</title><style>
+body { margin: 0; background: #fff; }
+#hand { position: absolute; left: 640px; top: 160px; width: 6px; height: 200px;
+  background: #222; transform-origin: 50% 100%; transition: transform .1s cubic-bezier(.4,2.3,.6,1); }
+</style></head><body><div id="hand"></div><script>
+const hand = document.getElementById('hand');
+function tick() {
+  const ms = Date.now() % 60000;
+  hand.style.transform = `rotate(${ms * 0.006}deg)`;
+  requestAnimationFrame(tick);
+}
+tick();
+</script></body></html>"""
+
+
+def test_a_transition_restarted_every_frame_gives_the_same_pixels(tmp_path: Path) -> None:
+    """A second hand moved every frame under ``transition: transform .1s`` (as a model
+    wrote it): each frame starts a transition from wherever the browser last drew the
+    one before, on real time. Four loads at once must still agree (2 renders in 3 of
+    such a clock once differed)."""
+    import asyncio
+
+    prompt = make_prompt()
+    d = tmp_path / "p"
+    d.mkdir()
+    (d / "index.html").write_text(TRANSITIONED_HAND)
+
+    async def go():
+        async with Renderer(libs=None) as r:
+            return await asyncio.gather(*(r.render(d, prompt) for _ in range(4)))
+
+    first, *others = run_sync(go())
+    for other in others:
+        for name in first.shots:
+            assert images.diff_ratio(first.shots[name], other.shots[name], threshold=0) == 0.0, name
+    assert images.diff_ratio(first.shots["002.00s.png"], first.shots["005.00s.png"]) > 0
+
+
 def test_a_page_too_heavy_for_every_stop_is_seen_at_its_shots(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

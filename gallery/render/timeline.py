@@ -13,8 +13,9 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
+import msgspec
 from playwright.async_api import Error as PlaywrightError
 
 from gallery.checks.judge import KINDS
@@ -261,12 +262,38 @@ def _value(reply: Any) -> Any:
     return (reply.get("result") or {}).get("value")
 
 
+#: The shapes of what the page's world sends back (``COLLECT_SCRIPT``, the records):
+#: checked by msgspec, item by item, so one bad item is dropped, not the whole list.
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Canvas(msgspec.Struct):
+    width: Count
+    height: Count
+    visible: bool = False
+
+
+OverlayKind = Literal["text", "counter", "indicator"]
+_Overlay = tuple[int, int, int, int, OverlayKind]
+_Pair = tuple[str, bool | str]
+
+
+def _as(value: Any, shape: Any) -> Any:
+    """``value`` as ``shape``, or None when it is not one."""
+    try:
+        return msgspec.convert(value, shape)
+    except (msgspec.ValidationError, TypeError):
+        return None
+
+
 def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+    got = _as(value, str)
+    return got[:limit] if got is not None else ""
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+    got = _as(value, Count)
+    return got if got is not None else 0
 
 
 def _page_facts(facts: Any, records: Any, obs: dict[str, Any]) -> dict[str, Any]:
@@ -294,31 +321,23 @@ def _page_facts(facts: Any, records: Any, obs: dict[str, Any]) -> dict[str, Any]
         return [g for g in good if g is not None]
 
     def canvas(v: Any) -> dict | None:
-        if not isinstance(v, dict):
-            return None
-        return {
-            "width": _count(v.get("width")),
-            "height": _count(v.get("height")),
-            "visible": v.get("visible") is True,
-        }
+        c = _as(v, _Canvas)
+        return None if c is None else {"width": c.width, "height": c.height, "visible": c.visible}
 
     def rect(v: Any) -> list | None:
-        ok = (
-            isinstance(v, list)
-            and len(v) == 5
-            and all(isinstance(n, int) and not isinstance(n, bool) for n in v[:4])
-            and v[4] in OVERLAY_KINDS
-        )
-        return [*(max(-(10**5), min(10**5, n)) for n in v[:4]), v[4]] if ok else None
+        r = _as(v, _Overlay)
+        return None if r is None else [*(max(-(10**5), min(10**5, n)) for n in r[:4]), r[4]]
 
     def pair(v: Any, a: int, b: int) -> list | None:
-        if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str):
-            second = v[1] if isinstance(v[1], bool) else _text(v[1], b)
-            return [v[0][:a], second]
-        return None
+        got = _as(v, _Pair)
+        if got is None:
+            return None
+        first, second = got
+        return [first[:a], second if isinstance(second, bool) else second[:b]]
 
     def url(v: Any) -> str | None:
-        return v[:300] if isinstance(v, str) else None
+        got = _as(v, str)
+        return None if got is None else got[:300]
 
     for key in ("dialog_count", "open_count", "console_dropped"):
         if r.get(key) is not None and _count(r.get(key)) != r.get(key):
@@ -405,7 +424,7 @@ async def _axe(renderer: Host, main: _Load) -> dict[str, Any]:
 
 #: What an overlay is: a box of text, a counter (short text with a number), an indicator
 #: (a small element a CSS animation moves: a spinner, a pulsing dot).
-OVERLAY_KINDS = ("text", "counter", "indicator")
+OVERLAY_KINDS: tuple[str, ...] = get_args(OverlayKind)
 #: Overlays whose changes are not the page moving (a caption typing out is).
 STILL_OVERLAYS = ("counter", "indicator")
 
