@@ -89,7 +89,11 @@ def test_pages_in_a_killed_browser_get_the_verdicts_of_an_undisturbed_render(
             judge(a.observation, prompt_for(name).checks),
             judge(b.observation, prompt_for(name).checks),
         )
-        assert vb["checks"] == va["checks"], name
+        # The same verdict: every check passes or fails alike. (The motion figure in a
+        # detail comes from the preview frames, captured without waiting for a drawn
+        # frame; under the load of a relaunch it can move by a few hundredths of a %.)
+        outcome = [(c["name"], c["passed"], c["required"]) for c in va["checks"]]
+        assert [(c["name"], c["passed"], c["required"]) for c in vb["checks"]] == outcome, name
         assert sorted(a.shots) == sorted(b.shots), name
         for shot in a.shots:
             assert images.diff_ratio(a.shots[shot], b.shots[shot], threshold=0) == 0.0, (name, shot)
