@@ -129,7 +129,7 @@ def _reuse(sample: Sample, source: Path) -> dict[str, Any] | None:
         files = {"observation.json": (source / "observation.json").read_bytes()}
         if (source / "preview.webp").is_file():
             files["preview.webp"] = (source / "preview.webp").read_bytes()
-        files["verdict.json"] = _json_bytes(verdict)
+        files["verdict.json"] = dump_json(verdict)
         sample.write_render(files, shots_dir=shots_tmp)
     except (OSError, RecordError):
         shutil.rmtree(shots_tmp, ignore_errors=True)
@@ -174,7 +174,7 @@ async def _render_all(
             verdict["rendered_at"] = utcnow()
             files = {
                 "observation.json": observation_bytes(result.observation),
-                "verdict.json": _json_bytes(verdict),
+                "verdict.json": dump_json(verdict),
             }
             if result.preview_frames:
                 files["preview.webp"] = await asyncio.to_thread(
@@ -194,10 +194,6 @@ async def _render_all(
         await asyncio.gather(*(one(s, p, h) for s, p, h in samples))
 
 
-def _json_bytes(data: Any) -> bytes:
-    return dump_json(data)
-
-
 #: No observation.json is larger than this, whatever the page did.
 MAX_OBSERVATION_BYTES = 1_000_000
 
@@ -208,7 +204,7 @@ def observation_bytes(obs: dict[str, Any]) -> bytes:
     Every record is capped where it is made; this is the last bound, for what no one
     foresaw: the long lists (console, errors, requests...) are cut to their first
     entries, and the observation says so (``cut``)."""
-    data = _json_bytes(obs)
+    data = dump_json(obs)
     keep = 20
     while len(data) > MAX_OBSERVATION_BYTES and keep:
         obs = {**obs, "cut": True}
@@ -217,11 +213,11 @@ def observation_bytes(obs: dict[str, Any]) -> bytes:
                 obs[key] = obs[key][:keep]
         if isinstance(obs.get("requests"), dict):
             obs["requests"] = {k: v[:keep] for k, v in obs["requests"].items()}
-        data = _json_bytes(obs)
+        data = dump_json(obs)
         keep //= 4
     if len(data) > MAX_OBSERVATION_BYTES:  # still: keep the verdict's inputs only
         slim = {k: obs.get(k) for k in ("status", "detail", "mode", "chromium", "seed")}
-        data = _json_bytes({**slim, "cut": True})
+        data = dump_json({**slim, "cut": True})
     return data
 
 
