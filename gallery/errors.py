@@ -51,10 +51,6 @@ class RunNotFound(GalleryError):
     """A run id, ``latest`` or path names no stored run."""
 
 
-class NotBuiltError(GalleryError):
-    """A stage that this version of gallery does not implement yet."""
-
-
 class BrowserNotFound(GalleryError):
     """No usable Chromium could be found or launched."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from gallery.catalogue.workspace import Workspace
-from gallery.errors import GalleryError, NotBuiltError
+from gallery.errors import GalleryError
 
 
 def console():
@@ -74,10 +74,6 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
             _fail("interrupted; finished samples are kept, rerun to resume", 130)
 
     return wrapper
-
-
-def not_built(stage: str, issue: str) -> None:
-    raise NotBuiltError(f"`gallery {stage}` is not built yet ({issue}); nothing was changed")
 
 
 class _OneLineUsageError(click.UsageError):
