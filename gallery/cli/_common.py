@@ -104,3 +104,26 @@ SHARD_OPTION = click.option(
     metavar="I/N",
     help="Only shard I of N of the samples (a CI matrix; join the runs with `gallery merge`).",
 )
+
+
+def site_option(help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--site DIR`` (default ``site``): where the static site is written or served from."""
+    return click.option(
+        "--site",
+        "site_dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default="site",
+        show_default=True,
+        help=help,
+    )
+
+
+#: ``--run RUN``: which run a command reads (default: the latest).
+RUN_OPTION = click.option(
+    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
+)
+
+#: ``--chromium PATH``: the browser to use instead of the one discovered.
+CHROMIUM_OPTION = click.option(
+    "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
+)

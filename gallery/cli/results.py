@@ -7,13 +7,11 @@ import json
 import click
 
 from gallery.catalogue.workspace import Workspace
-from gallery.cli._common import common, console
+from gallery.cli._common import RUN_OPTION, common, console
 
 
 @click.command()
-@click.option(
-    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
-)
+@RUN_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
 def results(paths: Workspace, run_id: str, as_json: bool) -> None:

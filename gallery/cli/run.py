@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from gallery.catalogue.workspace import Workspace
-from gallery.cli._common import SHARD_OPTION, common, console
+from gallery.cli._common import (
+    CHROMIUM_OPTION,
+    RUN_OPTION,
+    SHARD_OPTION,
+    common,
+    console,
+    site_option,
+)
 
 
 def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,17 +111,8 @@ def print_lanes(run, lanes) -> None:
 @click.command()
 @generate_options
 @click.option("--resume", is_flag=True, help="Continue the latest unfinished run.")
-@click.option(
-    "--site",
-    "site_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default="site",
-    show_default=True,
-    help="Where to build the static site.",
-)
-@click.option(
-    "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
-)
+@site_option("Where to build the static site.")
+@CHROMIUM_OPTION
 @click.option("--strict", is_flag=True, help="Exit 1 when a sample fails a required check.")
 @common
 def run(
@@ -173,9 +171,7 @@ def generate(paths: Workspace, **options: Any) -> None:
 
 
 @click.command()
-@click.option(
-    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
-)
+@RUN_OPTION
 @click.option(
     "--model", "-m", "model_names", multiple=True, help="Only this model's samples (repeatable)."
 )
@@ -186,9 +182,7 @@ def generate(paths: Workspace, **options: Any) -> None:
     "--concurrency", "-j", type=int, default=4, show_default=True, help="Pages rendered at once."
 )
 @click.option("--force", is_flag=True, help="Render again even when nothing changed.")
-@click.option(
-    "--chromium", type=click.Path(dir_okay=False), help="Chromium binary (default: discovered)."
-)
+@CHROMIUM_OPTION
 @SHARD_OPTION
 @common
 def render(
@@ -242,17 +236,8 @@ def render_stage(
 
 
 @click.command()
-@click.option(
-    "--run", "run_id", default="latest", show_default=True, help="Run id, 'latest' or a path."
-)
-@click.option(
-    "--site",
-    "site_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default="site",
-    show_default=True,
-    help="Where to write the static site.",
-)
+@RUN_OPTION
+@site_option("Where to write the static site.")
 @common
 def build(paths: Workspace, run_id: str, site_dir: Path) -> None:
     """Build the static gallery site from a run; prints the path of index.html.

@@ -8,19 +8,12 @@ from pathlib import Path
 import click
 
 from gallery.catalogue.workspace import Workspace
-from gallery.cli._common import common
+from gallery.cli._common import common, site_option
 from gallery.errors import UsageError
 
 
 @click.command()
-@click.option(
-    "--site",
-    "site_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default="site",
-    show_default=True,
-    help="The built site to serve.",
-)
+@site_option("The built site to serve.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

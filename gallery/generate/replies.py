@@ -47,17 +47,16 @@ class Job:
         return SampleKey(self.prompt.id, self.spec.name, self.index)
 
 
-def new_record(job: Job, request: dict[str, Any] | None, h: str | None) -> dict[str, Any]:
-    """A reply.json skeleton with every key present (shape: the module docstring)."""
-    spec = job.spec
-    return {
+def _record(prompt: str, model: str, index: int, **fields: Any) -> dict[str, Any]:
+    """Every key of reply.json (shape: the module docstring), ``fields`` set over the defaults."""
+    record: dict[str, Any] = {
         "status": "ok",
-        "prompt": job.prompt.id,
-        "model": spec.name,
-        "model_id": spec.model or None,
-        "base_url": spec.base_url or None,
-        "api": spec.api if not spec.is_reference else "reference",
-        "sample": job.index,
+        "prompt": prompt,
+        "model": model,
+        "model_id": None,
+        "base_url": None,
+        "api": "chat",
+        "sample": index,
         "text": "",
         "reasoning": "",
         "usage": None,
@@ -65,16 +64,34 @@ def new_record(job: Job, request: dict[str, Any] | None, h: str | None) -> dict[
         "finish_reason": None,
         "truncated": False,
         "cost": None,
-        "request_hash": h,
-        "params": dict(spec.params) if request is not None else {},
+        "request_hash": None,
+        "params": {},
         "replayed": False,
         "original": None,
         "error": None,
         "extract": None,
         "started_at": utcnow(),
-        "reference": spec.is_reference,
+        "reference": False,
         "source": None,
     }
+    record.update(fields)
+    return record
+
+
+def new_record(job: Job, request: dict[str, Any] | None, h: str | None) -> dict[str, Any]:
+    """A reply.json skeleton for a call (or the reference) with every key present."""
+    spec = job.spec
+    return _record(
+        job.prompt.id,
+        spec.name,
+        job.index,
+        model_id=spec.model or None,
+        base_url=spec.base_url or None,
+        api=spec.api if not spec.is_reference else "reference",
+        request_hash=h,
+        params=dict(spec.params) if request is not None else {},
+        reference=spec.is_reference,
+    )
 
 
 def reference_record(job: Job) -> dict[str, Any] | None:
@@ -148,35 +165,19 @@ def finish_record(record: dict[str, Any], *, open_fence: str = "") -> Artifact |
 
 def imported_record(key: SampleKey, text: str, source: str) -> dict[str, Any]:
     """A page made elsewhere (``gallery import``): every key of a reply, nothing billed."""
-    return {
-        "status": "ok",
-        "prompt": key.prompt,
-        "model": key.model,
-        "model_id": None,
-        "base_url": None,
-        "api": "import",
-        "sample": key.index,
-        "text": text,
-        "reasoning": "",
-        "usage": None,
-        "timing": None,
-        "finish_reason": None,
-        "truncated": False,
-        "cost": None,
-        "request_hash": None,
-        "params": {},
-        "replayed": False,
-        "original": None,
-        "error": None,
-        "extract": {
+    return _record(
+        key.prompt,
+        key.model,
+        key.index,
+        api="import",
+        text=text,
+        extract={
             "status": "ok",
             "reason": None,
             "notes": [f"imported from {source}"],
             "files": ["index.html"],
             "sources": [],
         },
-        "started_at": utcnow(),
-        "reference": False,
-        "imported": True,
-        "source": source,
-    }
+        imported=True,
+        source=source,
+    )
