@@ -811,16 +811,21 @@ class _Load:
 
     async def _wake_compositor(self) -> bool:
         """After a capture timed out: False when the page itself is stuck (a
-        loop), else start and stop a screencast, which makes the compositor draw."""
+        loop), else start and stop a screencast, which makes the compositor draw.
+
+        The page gets the same deadline as any call to answer: with a second, a healthy
+        page on a machine busy with 35 others (memory and fork bombs among them) was
+        taken for a stuck one and recorded "hung"; a page in a loop does not answer in
+        ten seconds either.
+        """
         try:
-            await self.call(self.cdp.send("Runtime.evaluate", {"expression": "1"}), "ping", 1.0)
+            await self.call(self.cdp.send("Runtime.evaluate", {"expression": "1"}), "ping")
             await self.call(
                 self.cdp.send("Page.startScreencast", {"format": "jpeg", "maxWidth": 64}),
                 "screencast",
-                1.0,
             )
             await asyncio.sleep(0.25)
-            await self.call(self.cdp.send("Page.stopScreencast"), "screencast", 1.0)
+            await self.call(self.cdp.send("Page.stopScreencast"), "screencast")
         except (Hung, PlaywrightError):
             return False
         return True
