@@ -11,14 +11,13 @@ out.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from gallery.errors import RecordError
-from gallery.records.fsutil import dump_json, read_json
+from gallery.records.fsutil import dump_json
+from gallery.records.schemas import convert, read
 
 
 class ModelEntry(msgspec.Struct, omit_defaults=True):
@@ -97,22 +96,9 @@ class RunManifest(msgspec.Struct, omit_defaults=True, kw_only=True):
         return [p.id if isinstance(p, PromptEntry) else p for p in self.prompts]
 
 
-_AT = re.compile(r" - at `\$\.?(.*)`$")
-
-
-def _error(exc: msgspec.ValidationError, path: Path) -> RecordError:
-    text = str(exc)
-    m = _AT.search(text)
-    field = m.group(1) if m else None
-    return RecordError(_AT.sub("", text), source=path, field=field or None)
-
-
 def from_builtins(data: Any, path: Path) -> RunManifest:
     """Validate plain data (what a writer built, or what JSON gave) as a manifest."""
-    try:
-        return msgspec.convert(data, RunManifest)
-    except msgspec.ValidationError as exc:
-        raise _error(exc, path) from None
+    return convert(data, RunManifest, path)
 
 
 def to_builtins(manifest: RunManifest) -> dict[str, Any]:
@@ -122,13 +108,8 @@ def to_builtins(manifest: RunManifest) -> dict[str, Any]:
 
 def read_manifest(path: Path) -> RunManifest | None:
     """The run's manifest, None when it has none yet."""
-    if not path.is_file():
-        return None
-    try:
-        data = read_json(path)
-    except (OSError, ValueError) as exc:
-        raise RecordError(f"not readable as JSON ({exc})", source=path) from None
-    return from_builtins(data, path)
+    data = read(path)
+    return None if data is None else from_builtins(data, path)
 
 
 def encode(manifest: RunManifest) -> bytes:

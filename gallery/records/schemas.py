@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -111,25 +111,34 @@ SCHEMAS: dict[str, type[msgspec.Struct]] = {
 }
 
 _AT = re.compile(r" - at `\$\.?(.*)`$")
+T = TypeVar("T")
 
 
-def validate(data: Any, schema: type[msgspec.Struct], path: Path) -> None:
-    """Raise ``RecordError`` (file and field) unless ``data`` fits ``schema``."""
+def convert(data: Any, schema: type[T], path: Path) -> T:
+    """``data`` as ``schema``, or ``RecordError`` naming ``path`` and the field.
+    (The one place a record's msgspec error becomes gallery's; ``manifest.py`` uses it too.)"""
     try:
-        msgspec.convert(data, schema)
+        return msgspec.convert(data, schema)
     except msgspec.ValidationError as exc:
         text = str(exc)
         m = _AT.search(text)
         raise RecordError(_AT.sub("", text), source=path, field=m.group(1) if m else None) from None
 
 
-def load(path: Path) -> dict[str, Any] | None:
-    """A sample record by its file name, validated; None when the file does not exist."""
+def read(path: Path) -> Any:
+    """The JSON in ``path``; None when the file does not exist, ``RecordError`` when it is
+    not JSON."""
     if not path.is_file():
         return None
     try:
-        data = read_json(path)
+        return read_json(path)
     except (OSError, ValueError) as exc:
         raise RecordError(f"not readable as JSON ({exc})", source=path) from None
-    validate(data, SCHEMAS[path.name], path)
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """A sample record by its file name, validated; None when the file does not exist."""
+    data = read(path)
+    if data is not None:
+        convert(data, SCHEMAS[path.name], path)
     return data
