@@ -1,6 +1,6 @@
 """How far gallery's verdicts agree with a person's eye, on real model-written pages.
 
-    .venv/bin/python benchmarks/verdict_truth.py [--split tune|held-out|all] [--repeat N]
+    .venv/bin/python benchmarks/verdict_truth.py [--split tune|held-out|fresh|all] [--repeat N]
         [--concurrency 2] [--keep DIR] [--json FILE]
 
 Renders every page of the labelled real-page corpus (``real_corpus.py``; fetch
@@ -84,7 +84,9 @@ def render(pages: list[RealPage], out: Path, concurrency: int) -> tuple[dict[str
             SampleKey(page.id, LANE, 1),
             {"reply.json": json.dumps(reply), "artifact/index.html": page.file.read_bytes()},
         )
-    run.save_manifest({"id": run.id, "models": [LANE], "prompts": list(catalogue)})
+    run.save_manifest(
+        {"id": run.id, "models": [{"name": LANE, "imported": True}], "prompts": list(catalogue)}
+    )
     t0 = time.monotonic()
     render_run(run, catalogue, concurrency=concurrency, force=True)
     return read_run(run), time.monotonic() - t0
@@ -230,7 +232,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--split", choices=("tune", "held-out", "all"), default="all")
+    ap.add_argument("--split", choices=(*real_corpus.SPLITS, "all"), default="all")
     ap.add_argument("--repeat", type=int, default=1, help="render the corpus N times")
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--only", nargs="*", help="page ids (default: every page of the split)")
@@ -262,7 +264,7 @@ def main() -> None:
     results = renders[0]
     splits = {
         name: [p for p in pages if name == "all" or p.split == name]
-        for name in ("tune", "held-out", "all")
+        for name in (*real_corpus.SPLITS, "all")
     }
     report: dict[str, Any] = {
         "pages": len(pages),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,54 @@ def test_a_page_too_heavy_for_every_stop_is_seen_at_its_shots(
     assert obs["frame_times"] == [0.5, 2.0, 5.0]  # the preview is the shots' frames
     checks = {c["name"]: c["passed"] for c in judge(obs, prompt.checks)["checks"]}
     assert checks["runs"] and checks["animates"]
+
+
+def test_a_page_is_stepped_as_its_first_render_decided(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full or sampled is decided on the real clock, which a busy machine moves: the
+    first render's decision is kept (``cache/pacing``) and a render of the same page
+    again steps the same frames, so it gives the same pixels even when the probe
+    would now decide otherwise. Without the memo the probe decides afresh."""
+    from gallery.records.store import SampleKey, Store
+    from gallery.render import timeline
+    from gallery.render.pacing import PacingMemo
+    from gallery.render.stage import render_run
+
+    store = Store(tmp_path / "out")
+    run = store.new_run("r")
+    prompt = make_prompt()
+    run.write_sample(
+        SampleKey("t", "m", 1),
+        {"reply.json": '{"status": "ok", "text": "x"}', "artifact/index.html": BOUNCE},
+    )
+    run.save_manifest({"id": "r", "models": [], "prompts": ["t"]})
+    sample = next(run.samples())
+
+    def render() -> tuple[dict, dict[str, bytes]]:
+        render_run(run, {"t": prompt}, force=True)
+        s = next(run.samples())
+        return s.observation, {p.name: p.read_bytes() for p in (s.path / "shots").iterdir()}
+
+    # a busy machine: the light page's probe looks heavy, and it is sampled
+    monkeypatch.setattr(timeline, "HEAVY_PROBE_S", 1e-9)
+    first, first_shots = render()
+    assert first["mode"] == "sampled" and first["pacing_from"] == "probe"
+    memo = PacingMemo.for_run(run)
+    assert memo is not None
+    assert memo.get(sample.verdict["render_hash"]).mode == "sampled"
+
+    # an idle machine: the probe would say "full", the memo keeps "sampled"
+    monkeypatch.setattr(timeline, "HEAVY_PROBE_S", 1e9)
+    again, again_shots = render()
+    assert again["mode"] == "sampled" and again["pacing_from"] == "memo"
+    assert again["pacing"] == first["pacing"]
+    assert sorted(again_shots) == sorted(first_shots)
+    for name in first_shots:
+        assert images.diff_ratio(first_shots[name], again_shots[name], threshold=0) == 0.0, name
+
+    # the memo cleared: timed afresh, full frames, other pixels (the ball went further)
+    shutil.rmtree(memo.root)
+    fresh, fresh_shots = render()
+    assert fresh["mode"] == "full" and fresh["pacing_from"] == "probe"
+    assert images.diff_ratio(first_shots["005.00s.png"], fresh_shots["005.00s.png"]) > 0

@@ -29,6 +29,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from gallery.catalogue.prompts import InteractStep, Prompt
 from gallery.render.images import PREVIEW_WIDTH
+from gallery.render.pacing import Pacing
 
 
 class Host(Protocol):
@@ -358,11 +359,13 @@ def _first_line(exc: BaseException) -> str:
 
 @dataclass
 class PageResult:
-    """What one sample's render produced: the observation and the image files."""
+    """What one sample's render produced: the observation, the image files, the pacing."""
 
     observation: dict[str, Any]
     shots: dict[str, bytes] = field(default_factory=dict)
     preview_frames: list[bytes] = field(default_factory=list)
+    #: How the main load was stepped (None: it was not observed to the end).
+    pacing: Pacing | None = None
 
 
 def not_judged(renderer: Host, failures: list[str]) -> PageResult:

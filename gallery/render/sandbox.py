@@ -38,6 +38,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from gallery.catalogue.prompts import Prompt
 from gallery.render.browser import chromium_version, find_chromium, launch_args
+from gallery.render.pacing import Pacing
 from gallery.render.page import (
     CALL_TIMEOUT_S,
     BrowserGone,
@@ -387,8 +388,12 @@ class Renderer:
                 self._axe_error = f"axe-core unavailable: {exc}"
         return self._axe
 
-    async def render(self, artifact: Path, prompt: Prompt) -> PageResult:
+    async def render(
+        self, artifact: Path, prompt: Prompt, pacing: Pacing | None = None
+    ) -> PageResult:
         """Observe one page: main load (with input), control load when input is scripted.
+
+        ``pacing``: step the page as an earlier render of it was (see ``Pacing``).
 
         A failure of the browser or of the harness is never the page's verdict: the
         page is rendered again (the last attempt in a browser of its own, so that no
@@ -407,7 +412,9 @@ class Renderer:
             browser: Browser | None = None
             try:
                 browser = await (self._launch() if alone else self.shared_browser())
-                return await asyncio.wait_for(observe(self, browser, artifact, prompt), backstop)
+                return await asyncio.wait_for(
+                    observe(self, browser, artifact, prompt, pacing), backstop
+                )
             except BrowserGone as exc:
                 failures.append(str(exc))
             except TimeoutError:

@@ -31,6 +31,7 @@ from gallery.records.schemas import load as load_record
 from gallery.records.shard import Shard
 from gallery.records.store import Run, Sample, utcnow
 from gallery.render import images
+from gallery.render.pacing import PacingMemo
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
 RENDER_VERSION = "3"
@@ -154,6 +155,7 @@ async def _render_all(
     libs: Any,
     on_done: Callable[[Sample, dict[str, Any]], None],
     highlight_cache: Path | None = None,
+    pacing: PacingMemo | None = None,
 ) -> None:
     from gallery.render.highlight import warm
     from gallery.render.sandbox import Renderer
@@ -162,8 +164,11 @@ async def _render_all(
         sem = asyncio.Semaphore(concurrency)
 
         async def one(sample: Sample, prompt: Prompt, rhash: str) -> None:
+            known = pacing.get(rhash) if pacing else None
             async with sem:
-                result = await renderer.render(sample.artifact, prompt)
+                result = await renderer.render(sample.artifact, prompt, known)
+            if pacing and result.pacing and result.pacing != known:
+                pacing.put(rhash, result.pacing)
             try:
                 verdict = judge(result.observation, prompt.checks)
             except Exception as exc:  # noqa: BLE001 - a harness fault is this page's alone
@@ -325,6 +330,7 @@ def render_run(
                 libs=libs or LibCache(),
                 on_done=done,
                 highlight_cache=cache_for_run(run),
+                pacing=PacingMemo.for_run(run),
             )
         )
     run.update_manifest(rendered_at=utcnow(), chromium=version)

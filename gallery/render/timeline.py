@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from gallery.checks.judge import KINDS
 from gallery.render import images
 from gallery.render.images import PREVIEW_WIDTH
+from gallery.render.pacing import Pacing
 from gallery.render.page import (
     COLLECT_SCRIPT,
     ELEMENT_CHECK,
@@ -53,11 +54,14 @@ if TYPE_CHECKING:
     from gallery.catalogue.prompts import Prompt
 
 
-async def observe(renderer: Host, browser: Browser, artifact: Path, prompt: Prompt) -> PageResult:
+async def observe(
+    renderer: Host, browser: Browser, artifact: Path, prompt: Prompt, pacing: Pacing | None = None
+) -> PageResult:
     """Main load with input, then (when input is scripted) the control load without.
 
-    Raises ``BrowserGone`` when the browser fails under the page: what the page
-    did up to then is not its verdict.
+    ``pacing`` steps the page as an earlier render of it was stepped (None: the
+    probe decides). Raises ``BrowserGone`` when the browser fails under the page:
+    what the page did up to then is not its verdict.
     """
     started = time.monotonic()
     deadline = started + prompt.render.budget
@@ -70,7 +74,7 @@ async def observe(renderer: Host, browser: Browser, artifact: Path, prompt: Prom
     failed: Exception | None = None
     try:
         await main.open()
-        ops = await _timeline(main, prompt, stops, preview_times, events, result, deadline)
+        ops = await _timeline(main, prompt, stops, preview_times, events, result, deadline, pacing)
         await _collect(renderer, main, prompt)
     except (Hung, PlaywrightError) as exc:
         failed = exc
@@ -126,9 +130,20 @@ async def _close(renderer: Host, load: _Load) -> None:
 
 
 async def _timeline(
-    main: _Load, prompt: Prompt, stops, preview_times, events, result: PageResult, deadline: float
+    main: _Load,
+    prompt: Prompt,
+    stops,
+    preview_times,
+    events,
+    result: PageResult,
+    deadline: float,
+    pacing: Pacing | None = None,
 ):
-    """Step the clock through every stop; returns the op log for the control load."""
+    """Step the clock through every stop; returns the op log for the control load.
+
+    The pacing used (``pacing`` when given, else the probe's decision) is left in
+    ``result.pacing`` once the last stop is reached.
+    """
     ops: list[tuple[str, Any]] = []
     shots = set(prompt.render.screenshots)
     previews = set(preview_times)
@@ -145,15 +160,18 @@ async def _timeline(
     main.mode = "full"
     cpu = wall = 0.0
     gl = 0
+    ran: list[int] = []
     if probe:
         cpu0, _ = await main.cpu_time()
         t0 = time.monotonic()
-        for ms in _probe_steps(probe):
+        for ms in pacing.probe_ms if pacing else _probe_steps(probe):
             await main.advance("run", ms)
             ops.append(("run", ms))
+            ran.append(ms)
             cpu, gl = await main.cpu_time(finish_gl=True)
             cpu, wall = cpu - cpu0, time.monotonic() - t0
-            if cpu > allowance or (gl and wall > allowance * HEAVY_PROBE_WALL_FACTOR):
+            heavy = cpu > allowance or (gl and wall > allowance * HEAVY_PROBE_WALL_FACTOR)
+            if heavy and not pacing:
                 main.mode = "sampled"
                 break
     frames = max(1, round(main.vt / FRAME_MS))
@@ -163,28 +181,43 @@ async def _timeline(
         "real_s": round(wall, 4),
         "webgl": gl,
     }
-    # A very heavy page gets no frames of its own around the shots: only the one
-    # that fast-forwarding fires at each stop (enough for the preview to move).
-    cost = max(cpu, wall / HEAVY_PROBE_WALL_FACTOR if gl else 0.0)
-    very_heavy = cost / frames > VERY_HEAVY_FRAME_S
-    window = 0 if very_heavy else SAMPLE_WINDOW_MS
-    # A page so heavy that one frame at each stop would not fit in its budget (WebGL
-    # drawn in software can take seconds a frame) is looked at only where it matters:
-    # the timed shots and the input. Three shots seen are a verdict; fifteen frames
-    # begun and none finished are a hang that is ours, not the page's.
-    per_frame = max(cpu, wall) / frames
-    if main.mode == "sampled" and per_frame * len(stops) > SPARSE_SHARE * budget:
+    if pacing is None:
+        # A very heavy page gets no frames of its own around the shots: only the one
+        # that fast-forwarding fires at each stop (enough for the preview to move).
+        cost = max(cpu, wall / HEAVY_PROBE_WALL_FACTOR if gl else 0.0)
+        very_heavy = cost / frames > VERY_HEAVY_FRAME_S
+        # A page so heavy that one frame at each stop would not fit in its budget
+        # (WebGL drawn in software can take seconds a frame) is looked at only where
+        # it matters: the timed shots and the input. Three shots seen are a verdict;
+        # fifteen frames begun and none finished are a hang that is ours, not the page's.
+        per_frame = max(cpu, wall) / frames
+        sampled = main.mode == "sampled"
+        pacing = Pacing(
+            mode=main.mode,
+            probe_ms=tuple(ran),
+            window_ms=SAMPLE_WINDOW_MS if sampled and not very_heavy else 0,
+            sparse=sampled and per_frame * len(stops) > SPARSE_SHARE * budget,
+        )
+        main.obs["pacing_from"] = "probe"
+    else:
+        main.obs["pacing_from"] = "memo"
+    main.mode = pacing.mode
+    window = pacing.window_ms
+    if pacing.sparse:
         needed = shots | {t for t, _, _ in events}
         stops = [t for t in stops if t in needed]
         previews = shots  # the preview is made of the shots' frames
         main.obs["sparse"] = True
+    budget_from = None
     for stop in stops:
         target = int(round(stop * 1000))
         delta = target - main.vt
-        over_budget = time.monotonic() - (deadline - budget) > budget * 0.6
+        out_of_time = time.monotonic() - (deadline - budget) > budget * 0.6
+        over_budget = out_of_time or (pacing.budget_from is not None and stop >= pacing.budget_from)
         if delta > 0:
             if over_budget:
                 main.mode = "budget"
+                budget_from = stop if budget_from is None else budget_from
                 steps = [("ff", delta)]
             elif main.mode == "full":
                 steps = [("run", delta)]
@@ -214,6 +247,8 @@ async def _timeline(
             # compression noise look like motion.
             result.preview_frames.append(await main.screenshot(jpeg=True))
             main.obs.setdefault("frame_times", []).append(stop)
+    result.pacing = msgspec.structs.replace(pacing, budget_from=budget_from)
+    main.obs["pacing"] = msgspec.to_builtins(result.pacing)
     return ops
 
 
