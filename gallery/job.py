@@ -1,11 +1,12 @@
-"""The whole job of ``gallery run``, callable from Python: generate → render → build.
+"""The whole job of ``gallery run``, callable from Python: generate → render → judge → build.
 
 ``run_job`` reads the config and the prompt catalogue once (through the
 ``Workspace``), runs the three stages on one run, keeps ``run.json``'s status
 true at every step, and returns what the command line prints. The status
 says how far the job got, so a plain rerun after a crash continues the same
 run (``generate.stage.INTERRUPTED``): ``running`` while replies are made,
-``rendering`` while pages are judged, ``building`` while the site is written,
+``rendering`` while pages are rendered and checked (and scored by the vision
+judge, when ``[defaults] judge`` names a lane whose key is set), ``building`` while the site is written,
 ``finished`` once the site is there. The site's pages are written saying
 ``finished``, the status the run has the moment they are all written.
 """
@@ -21,6 +22,7 @@ from gallery.catalogue.config import Config
 from gallery.catalogue.workspace import Workspace
 from gallery.compare.report import site_comparison
 from gallery.generate.stage import GenerateResult, Reporter, generate_run
+from gallery.judging.stage import JudgeSummary, judge_run, unready
 from gallery.records.store import Run, Sample, Store
 from gallery.records.totals import lane_totals
 from gallery.render.stage import RenderSummary, render_run, result_rows
@@ -46,6 +48,9 @@ class JobResult:
     rendered: RenderSummary
     site: BuildReport
     lanes: list[LaneVerdicts] = field(default_factory=list)
+    #: the judge step: its summary, or why it was skipped (None: no judge configured)
+    judged: JudgeSummary | None = None
+    judge_skipped: str | None = None
 
     @property
     def failed(self) -> int:
@@ -89,9 +94,11 @@ def run_job(
     reporter: Reporter | None = None,
     on_generated: Callable[[GenerateResult], None] | None = None,
     on_rendered: Callable[[Sample, dict[str, Any]], None] | None = None,
+    on_judged: Callable[[Sample, dict[str, Any]], None] | None = None,
     **generate_options: Any,
 ) -> JobResult:
-    """Generate (or replay) the samples, render and judge them, build the site."""
+    """Generate (or replay) the samples, render and check them, score them with the
+    judge lane when one is configured and ready, build the site."""
     config, catalogue = workspace.load_config(), workspace.load_prompts()
     store = Store(workspace.out)
     generated = generate_run(config, catalogue, store, reporter=reporter, **generate_options)
@@ -106,9 +113,15 @@ def run_job(
         concurrency=render_concurrency,
         on_done=on_rendered,
     )
+    judged, skipped = None, None
+    if config.defaults.judge:
+        lane = config.defaults.judge
+        skipped = unready(config.models[lane])
+        if skipped is None:
+            judged = judge_run(run, catalogue, config, lane, on_done=on_judged)
     # On disk the run is "building" until its site is whole (a crash now is continued
     # by the next run); the pages it builds already say "finished", as they will be.
     run.update_manifest(status="building")
     site = build(workspace, run, site_dir, status="finished")
     run.update_manifest(status="finished")
-    return JobResult(run, generated, rendered, site, lane_verdicts(run, config))
+    return JobResult(run, generated, rendered, site, lane_verdicts(run, config), judged, skipped)

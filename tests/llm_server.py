@@ -13,15 +13,20 @@ so a test can assert what was sent and that the key never reached the disk.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 import socket
 import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from PIL import Image
 
 DEFAULT_REPLY = (
     "Here is the page.\n\n```html\n<!DOCTYPE html>\n<html><head><title>Demo</title></head>\n"
@@ -64,6 +69,10 @@ class Behaviour:
     error_body: dict[str, Any] | None = None
     echo_headers: bool = False
     sse: list[str] | None = None
+    #: Answer as a vision judge: score the request's rubric from the images it carries.
+    judge: bool = False
+    #: ... and when judging, say this instead of answering (the API's ``refusal``).
+    refusal: str | None = None
     seen: int = field(default=0, repr=False)
 
 
@@ -74,11 +83,60 @@ class Received:
     authorization: str | None
 
 
+_RUBRIC_LINE = re.compile(r"^(\d+)\. \[(\d+) points?\] (.+)$", re.M)
+
+
+class BadImage(ValueError):
+    pass
+
+
+def images_of(body: dict[str, Any]) -> list[Image.Image]:
+    """Every ``image_url`` part of the last user message, decoded (``BadImage`` if one is not)."""
+    user = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    parts = user[0].get("content") if user else None
+    out = []
+    for part in parts if isinstance(parts, list) else []:
+        if part.get("type") != "image_url":
+            continue
+        url = (part.get("image_url") or {}).get("url", "")
+        head, _, data = url.partition(",")
+        if not head.startswith("data:image/") or ";base64" not in head:
+            raise BadImage(f"not a base64 data URL: {url[:40]!r}")
+        try:
+            img = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+            img.load()
+        except Exception as exc:
+            raise BadImage(f"undecodable image: {exc}") from None
+        out.append(img)
+    return out
+
+
+def flat(img: Image.Image) -> bool:
+    """One colour, give or take compression noise: a blank frame."""
+    return all(hi - lo <= 8 for lo, hi in img.convert("RGB").getextrema())
+
+
+def judge_text(body: dict[str, Any]) -> tuple[str, int, int]:
+    """A judge's JSON reply scored from the images: each item gets its points times the
+    share of frames that are not flat (a blank page gets 0). Also (images, rubric items)."""
+    text = _text_of(body["messages"][0].get("content"))
+    rubric = [(int(n), int(p)) for n, p, _ in _RUBRIC_LINE.findall(text)]
+    images = images_of(body)
+    share = sum(not flat(i) for i in images) / len(images) if images else 0.0
+    items = [
+        {"item": n, "score": round(p * share, 2), "reason": f"{share:.0%} of frames show content"}
+        for n, p in rubric
+    ]
+    return json.dumps({"items": items}), len(images), len(rubric)
+
+
 class LLMServer:
     """Start with ``start()`` (or as a context manager); ``base_url`` ends in ``/v1``."""
 
     def __init__(self) -> None:
         self.default = Behaviour()
+        #: per judge request answered: (images decoded, rubric items read)
+        self.judged: list[tuple[int, int]] = []
         self.rules: list[tuple[str, Behaviour]] = []
         self.received: list[Received] = []
         self.in_flight = 0
@@ -172,10 +230,17 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of parts (images left out)."""
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return content or ""
+
+
 def _prompt_text(body: dict[str, Any]) -> str:
     if "messages" in body:
         return "\n".join(
-            m.get("content", "") for m in body["messages"] if m.get("role") != "system"
+            _text_of(m.get("content")) for m in body["messages"] if m.get("role") != "system"
         )
     prompt = body.get("prompt", "")
     return prompt if isinstance(prompt, str) else json.dumps(prompt)
@@ -211,6 +276,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(404, {"error": {"message": f"no route {self.path}", "type": "nf"}})
                 return
             behaviour, fail = self.owner._choose(_prompt_text(body))
+            if behaviour.judge and not fail:
+                try:
+                    text, images, items = judge_text(body)
+                except BadImage as exc:
+                    self._json(400, {"error": {"message": str(exc), "type": "bad_image"}})
+                    return
+                with self.owner._lock:
+                    self.owner.judged.append((images, items))
+                behaviour = replace(behaviour, text="" if behaviour.refusal else text)
             if behaviour.delay:
                 time.sleep(behaviour.delay)
             if behaviour.reset:
@@ -301,6 +375,11 @@ class _Handler(BaseHTTPRequestHandler):
             if reasoning is not None:
                 delta[b.reasoning_field] = reasoning
             return {"index": 0, "delta": delta, "finish_reason": finish}
+
+        if kind == "chat" and b.judge and b.refusal:
+            self._chunk(
+                f"data: {json.dumps({**base, 'object': obj, 'choices': [{'index': 0, 'delta': {'refusal': b.refusal}, 'finish_reason': None}]})}\n\n"
+            )
 
         events: list[dict[str, Any]] = []
         if kind == "chat":

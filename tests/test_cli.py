@@ -111,7 +111,7 @@ def test_bad_config_is_one_line_exit_2(runner: CliRunner, tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {bad}: models.m.temprature: unknown key " + (
         "(allowed: api, api_key_env, base_url, concurrency, label, model, params, pricing, "
-        "prompt_template, provider, timeout)"
+        "prompt_template, provider, structured_output, timeout)"
     )
     assert "Traceback" not in result.output
 
@@ -175,4 +175,6 @@ def test_results_fit_100_columns_and_name_the_failing_checks(
         "passed",
         "score",
         "checks",
+        "judge_score",
     }
+    assert first["judge_score"] is None  # the committed gallery has no judge lane

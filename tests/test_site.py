@@ -427,14 +427,16 @@ def test_reference_lane_is_labelled_and_not_ranked(built: tuple[Path, Any]) -> N
 def test_leaderboard_numbers(built: tuple[Path, Any]) -> None:
     site, _ = built
     rows = parse(site / "index.html").rows
-    # columns: rank, model, samples, pass rate, pass@1, pass@k, mean score, latency, ttft, tokens, cost
+    # columns: rank, model, samples, pass rate, pass@1, pass@k, mean score, judge mean,
+    # judge best-of-n, latency, ttft, tokens, cost
     a, b = rows["model-a"], rows["model-b"]
     assert float(a[3]) == pytest.approx(2 / 5)
     assert float(a[4]) == pytest.approx((2 / 3 + 0 / 2) / 2)
     k2 = (pass_at_k(3, 2, 2) + pass_at_k(2, 0, 2)) / 2
     assert float(a[5]) == pytest.approx(k2) == pytest.approx(0.5)
-    assert float(a[7]) == pytest.approx(20.0)  # median latency over 10, 20, 30, 10, 20
-    assert float(a[10]) == pytest.approx(0.010)
+    assert a[7] == a[8] == ""  # no vision judge scored this run
+    assert float(a[9]) == pytest.approx(20.0)  # median latency over 10, 20, 30, 10, 20
+    assert float(a[12]) == pytest.approx(0.010)
     # model-b: a failed request counts as a failure; the unrendered sample is not judged
     assert float(b[3]) == pytest.approx(1 / 4)
     assert float(b[4]) == pytest.approx((1 / 3 + 0) / 2)

@@ -67,6 +67,7 @@ class _Model(msgspec.Struct, forbid_unknown_fields=True):
     provider: Literal["openai", "reference"] = "openai"
     label: str | None = None
     timeout: float | None = None
+    structured_output: Literal["json_schema", "json_object", "none"] = "none"
 
 
 class _Defaults(msgspec.Struct, forbid_unknown_fields=True):
@@ -76,6 +77,7 @@ class _Defaults(msgspec.Struct, forbid_unknown_fields=True):
     system_prompt: str | None = None
     timeout: float | None = None
     max_retries: int | None = None
+    judge: str | None = None
 
 
 class _File(msgspec.Struct, forbid_unknown_fields=True):
@@ -119,6 +121,8 @@ class ModelSpec:
     provider: str = "openai"
     label: str = ""
     timeout: float | None = None
+    #: What the endpoint accepts as ``response_format`` when it judges ("none": parse text).
+    structured_output: str = "none"
 
     @property
     def is_reference(self) -> bool:
@@ -193,6 +197,8 @@ class Defaults:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     timeout: float = 600.0
     max_retries: int = 3
+    #: The lane that judges pages in ``gallery run`` (None: no judge step).
+    judge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +267,7 @@ def _model(name: str, raw: Any, source: Path) -> ModelSpec:
         provider=m.provider,
         label=m.label or "",
         timeout=m.timeout,
+        structured_output=m.structured_output,
     )
 
 
@@ -279,6 +286,18 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         kw["models"] = tuple(d.models)
     elif models:
         kw["models"] = tuple(n for n in models if n == "reference") or (next(iter(models)),)
+    if d.judge is not None:
+        if d.judge not in models:
+            raise ConfigError(
+                f"names unknown model {d.judge!r}", source=source, field="defaults.judge"
+            )
+        if models[d.judge].is_reference:
+            raise ConfigError(
+                "must be a model endpoint, not the references",
+                source=source,
+                field="defaults.judge",
+            )
+        kw["judge"] = d.judge
     for k in ("samples", "concurrency", "max_retries", "system_prompt", "timeout"):
         if getattr(d, k) is not None:
             kw[k] = getattr(d, k)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -56,6 +56,24 @@ class InteractStep:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One observable requirement a judge can decide from the page's frames, worth ``points``."""
+
+    item: str
+    points: int = 1
+
+
+#: What a prompt without ``[[rubric]]`` is judged on.
+GENERIC_RUBRIC = (
+    RubricItem(
+        "The page does what the prompt asks: its main subject is there and recognisable.", 4
+    ),
+    RubricItem("The page looks finished: nothing broken, blank, overlapping or cut off.", 3),
+    RubricItem("It moves or responds to input the way the prompt implies (or needs neither).", 3),
+)
+
+
+@dataclass(frozen=True)
 class Prompt:
     """One demo prompt and how its pages are judged."""
 
@@ -67,7 +85,14 @@ class Prompt:
     render: RenderSettings = RenderSettings()
     interact: tuple[InteractStep, ...] = ()
     checks: tuple[CheckSpec, ...] = ()
+    #: The judge's checklist; empty: ``GENERIC_RUBRIC`` (see ``judge_rubric``).
+    rubric: tuple[RubricItem, ...] = ()
     path: Path | None = None
+
+    @property
+    def judge_rubric(self) -> tuple[RubricItem, ...]:
+        """The checklist a vision judge scores this prompt's pages on."""
+        return self.rubric or GENERIC_RUBRIC
 
     @property
     def reference_path(self) -> Path | None:
@@ -114,6 +139,13 @@ class _Check(msgspec.Struct, forbid_unknown_fields=True):
     selector: str | None = None
 
 
+class _Rubric(msgspec.Struct, forbid_unknown_fields=True):
+    """``[[rubric]]``: one checklist item for the vision judge."""
+
+    item: str
+    points: Annotated[int, msgspec.Meta(ge=1, le=10)] = 1
+
+
 class _PromptFile(msgspec.Struct, forbid_unknown_fields=True):
     """``prompts/<id>.toml`` (rules across keys in ``parse_prompt``)."""
 
@@ -125,6 +157,7 @@ class _PromptFile(msgspec.Struct, forbid_unknown_fields=True):
     render: _Render = msgspec.field(default_factory=_Render)
     interact: list[_Step] = []
     checks: list[_Check] = []
+    rubric: list[_Rubric] = []
 
 
 def _point(value: list[float] | None, *, source: Path, field: str) -> tuple[int, int]:
@@ -268,6 +301,11 @@ def parse_prompt(data: dict[str, Any], source: Path) -> Prompt:
             source=source,
             field="checks",
         )
+    for i, r in enumerate(raw.rubric):
+        if not r.item.strip():
+            raise PromptError("must not be empty", source=source, field=f"rubric[{i}].item")
+    if len(raw.rubric) > 20:
+        raise PromptError("at most 20 items", source=source, field="rubric")
     return Prompt(
         id=raw.id,
         title=raw.title,
@@ -277,6 +315,7 @@ def parse_prompt(data: dict[str, Any], source: Path) -> Prompt:
         render=_render(raw.render, source),
         interact=interact,
         checks=checks,
+        rubric=tuple(RubricItem(r.item.strip(), r.points) for r in raw.rubric),
         path=source,
     )
 

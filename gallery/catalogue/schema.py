@@ -101,6 +101,8 @@ def _message(text: str, root: mi.Type, segments: list[str | int]) -> tuple[str, 
     if m := re.match(r"Expected `\w+` >= (\S+)", text):
         bound = m.group(1).removesuffix(".0")
         return ("must not be negative" if bound == "0" else f"must be at least {bound}"), None
+    if m := re.match(r"Expected `\w+` <= (\S+)", text):
+        return f"must be at most {m.group(1).removesuffix('.0')}", None
     if m := re.match(r"Invalid enum value (.+)", text):
         values = [
             str(v)

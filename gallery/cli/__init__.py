@@ -3,7 +3,7 @@
 Each command parses options and calls the library (``gallery.job`` and the
 stage packages); ``_common`` turns domain errors into one-line messages and
 exit codes. Files: ``catalogue`` (prompts, models, doctor), ``run`` (run,
-generate, render, build, import), ``results``, ``compare`` (compare,
+generate, render, build, import), ``judge``, ``results``, ``compare`` (compare,
 baseline), ``libs``, ``merge``, ``serve``; ``progress`` draws the generate
 stage's progress.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from gallery import __version__
-from gallery.cli import catalogue, compare, libs, merge, results, run, serve
+from gallery.cli import catalogue, compare, judge, libs, merge, results, run, serve
 from gallery.cli._common import _Group
 
 
@@ -37,6 +37,7 @@ for command in (
     run.render,
     run.build,
     run.import_,
+    judge.judge,
     results.results,
     compare.compare,
     compare.baseline,

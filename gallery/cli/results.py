@@ -15,12 +15,13 @@ from gallery.cli._common import RUN_OPTION, common, console
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @common
 def results(paths: Workspace, run_id: str, as_json: bool) -> None:
-    """One row per sample: prompt, model, sample, passed, score, failing checks.
+    """One row per sample: prompt, model, sample, passed, score, judge, failing checks.
 
     The last column names the checks that failed (optional ones in brackets), or
-    why there is no verdict. With --json, one JSON object per line: prompt,
-    model, sample, source, status, passed, score, and checks as a name ->
-    true/false map.
+    why there is no verdict. "judge" is the vision judge's score (0-1, `gallery
+    judge`), "-" when the sample was not judged. With --json, one JSON object per
+    line: prompt, model, sample, source, status, passed, score, checks as a name
+    -> true/false map, and judge_score (null when not judged).
     """
 
     from rich.table import Table
@@ -41,6 +42,7 @@ def results(paths: Workspace, run_id: str, as_json: bool) -> None:
         ("#", {"justify": "right"}),
         ("passed", {}),
         ("score", {"justify": "right"}),
+        ("judge", {"justify": "right"}),
         ("failing checks", {"overflow": "fold", "ratio": 1}),
     ):
         table.add_column(col, **opts)
@@ -53,5 +55,8 @@ def results(paths: Workspace, run_id: str, as_json: bool) -> None:
             if ok is False
         ]
         why = ", ".join(failing) if r["passed"] is not None else r["status"]
-        table.add_row(r["prompt"], r["model"], str(r["sample"]), fmt[r["passed"]], score, why)
+        judged = "-" if r["judge_score"] is None else f"{r['judge_score']:.2f}"
+        table.add_row(
+            r["prompt"], r["model"], str(r["sample"]), fmt[r["passed"]], score, judged, why
+        )
     console().print(table)

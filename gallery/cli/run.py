@@ -18,6 +18,7 @@ from gallery.cli._common import (
     console,
     site_option,
 )
+from gallery.cli.judge import print_judge_summary, print_judged
 
 
 def generate_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -141,10 +142,15 @@ def run(
         reporter=_reporter(),
         on_generated=generated,
         on_rendered=print_rendered_sample,
+        on_judged=print_judged,
         resume=resume,
         **options,
     )
     print_render_summary(result.rendered)
+    if result.judged is not None:
+        print_judge_summary(result.judged)
+    elif result.judge_skipped:
+        click.echo(f"judge: skipped ({result.judge_skipped})")
     print_lanes(result.run, result.lanes)
     click.echo(f"site: {result.site.summary()}")
     click.echo(f"open {result.site.index.resolve()}")

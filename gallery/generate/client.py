@@ -48,6 +48,8 @@ class Outcome:
     ttft_s: float | None = None
     latency_s: float | None = None
     error: str | None = None
+    #: What the model said instead of answering (the API's ``refusal``), if anything.
+    refusal: str = ""
     chunks: list[str] = field(default_factory=list, repr=False)
 
 
@@ -167,6 +169,9 @@ def _take(spec: ModelSpec, choice: Any, out: Outcome, t0: float) -> None:
         text = delta.content if delta is not None else None
         if delta is not None:
             thought = _extra(delta, "reasoning_content") or _extra(delta, "reasoning")
+            refusal = _extra(delta, "refusal")
+            if isinstance(refusal, str):
+                out.refusal += refusal
     if (text or thought) and out.ttft_s is None:
         out.ttft_s = time.perf_counter() - t0
     if text:
@@ -177,9 +182,21 @@ def _take(spec: ModelSpec, choice: Any, out: Outcome, t0: float) -> None:
         out.finish_reason = choice.finish_reason
 
 
-async def stream_reply(client: Any, spec: ModelSpec, request: dict, out: Outcome) -> None:
-    """Stream one reply into ``out``; raises the SDK's error (partial text stays in ``out``)."""
+async def stream_reply(
+    client: Any,
+    spec: ModelSpec,
+    request: dict,
+    out: Outcome,
+    *,
+    response_format: dict[str, Any] | None = None,
+) -> None:
+    """Stream one reply into ``out``; raises the SDK's error (partial text stays in ``out``).
+
+    ``response_format`` is passed on as the API's own (a judge asking for JSON).
+    """
     kwargs = dict(spec.params)
+    if response_format is not None:
+        kwargs["response_format"] = response_format
     extra_body = kwargs.pop("extra_body", None)
     common = {"stream": True, "stream_options": {"include_usage": True}, "extra_body": extra_body}
     t0 = time.perf_counter()
@@ -260,6 +277,20 @@ def answered_record(job: Job, request: dict, h: str, out: Outcome) -> dict[str, 
     return record
 
 
+def make_client(spec: ModelSpec, config: Config) -> Any:
+    """An ``AsyncOpenAI`` for one lane: its base URL, key (or "none"), timeout, SDK retries."""
+    from openai import AsyncOpenAI
+
+    return AsyncOpenAI(
+        base_url=spec.base_url,
+        # Never None: the SDK would fall back to OPENAI_API_KEY and send
+        # it to whatever base URL this model names.
+        api_key=spec.api_key() or "none",
+        max_retries=config.defaults.max_retries,
+        timeout=spec.timeout or config.defaults.timeout,
+    )
+
+
 class Generator:
     """Produces reply records for jobs: reference, replay or a live call, within limits."""
 
@@ -293,16 +324,7 @@ class Generator:
     def client(self, spec: ModelSpec) -> Any:
         """One AsyncOpenAI per model: base URL, key (or "none"), timeout, SDK retries."""
         if spec.name not in self._clients:
-            from openai import AsyncOpenAI
-
-            self._clients[spec.name] = AsyncOpenAI(
-                base_url=spec.base_url,
-                # Never None: the SDK would fall back to OPENAI_API_KEY and send
-                # it to whatever base URL this model names.
-                api_key=spec.api_key() or "none",
-                max_retries=self.config.defaults.max_retries,
-                timeout=spec.timeout or self.config.defaults.timeout,
-            )
+            self._clients[spec.name] = make_client(spec, self.config)
             self._per_model[spec.name] = (
                 asyncio.Semaphore(spec.concurrency) if spec.concurrency else None
             )

@@ -1,4 +1,5 @@
-"""The schemas of a sample's records: ``reply.json``, ``verdict.json``, ``observation.json``.
+"""The schemas of a sample's records: ``reply.json``, ``verdict.json``, ``observation.json``,
+``judgement.json``.
 
 What is read back from disk is validated here (msgspec) before any reader
 sees it, so a record that is not what gallery writes is one ``RecordError``
@@ -104,10 +105,41 @@ class Observation(msgspec.Struct):
     frame_times: list[float] = []
 
 
+class JudgedItem(msgspec.Struct):
+    item: int
+    text: str
+    points: int
+    score: float | None = None
+    reason: str = ""
+
+
+class Judgement(msgspec.Struct):
+    """``judgement.json`` (``judging.stage``): a vision model's scores against the rubric.
+
+    ``score`` is the share of the rubric's points given (0..1), None with ``error``.
+    """
+
+    judge: str
+    model: str
+    request_hash: str
+    render_hash: str | None = None
+    rubric: str = "prompt"  # "prompt": the prompt's own [[rubric]]; "generic"
+    items: list[JudgedItem] = []
+    score: float | None = None
+    error: str | None = None
+    attempts: int = 0
+    replayed: bool = False
+    usage: Usage | None = None
+    latency_s: float | None = None
+    cost: Cost | None = None
+    judged_at: str | None = None
+
+
 SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "reply.json": Reply,
     "verdict.json": Verdict,
     "observation.json": Observation,
+    "judgement.json": Judgement,
 }
 
 _AT = re.compile(r" - at `\$\.?(.*)`$")

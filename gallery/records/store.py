@@ -97,6 +97,19 @@ class Sample:
         return load_record(self.path / "observation.json")
 
     @property
+    def judgement(self) -> dict[str, Any] | None:
+        """``judgement.json``, validated; None before a vision judge has scored the sample."""
+        return load_record(self.path / "judgement.json")
+
+    @property
+    def current_judgement(self) -> dict[str, Any] | None:
+        """``judgement.json`` while it scores the render on disk (a new render makes it stale)."""
+        judgement, verdict = self.judgement, self.verdict
+        if judgement is None or verdict is None:
+            return None
+        return judgement if judgement.get("render_hash") == verdict.get("render_hash") else None
+
+    @property
     def runnable(self) -> bool:
         return (self.artifact / "index.html").is_file()
 

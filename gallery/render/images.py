@@ -142,7 +142,14 @@ def content_fraction(
     return mask.histogram()[255] / (q.width * q.height)
 
 
-def animated_webp(frames: list[bytes], width: int = PREVIEW_WIDTH, duration_ms: int = 400) -> bytes:
+#: How long each preview frame shows. Pillow merges a run of identical frames into one
+#: that lasts as long as all of them: a frame's place is its start time over this.
+PREVIEW_FRAME_MS = 400
+
+
+def animated_webp(
+    frames: list[bytes], width: int = PREVIEW_WIDTH, duration_ms: int = PREVIEW_FRAME_MS
+) -> bytes:
     """A small looping animated WebP from screenshots, for the gallery grid.
 
     The renderer captures preview frames at ``PREVIEW_WIDTH`` already; frames of
@@ -166,3 +173,19 @@ def animated_webp(frames: list[bytes], width: int = PREVIEW_WIDTH, duration_ms: 
         method=4,
     )
     return out.getvalue()
+
+
+def preview_frames(data: bytes, count: int) -> list[Image.Image]:
+    """The ``count`` frames of a preview as captured, identical runs unmerged (a preview of
+    frames all alike is saved as one still image, which stands for every capture)."""
+    out: list[Image.Image] = []
+    with Image.open(io.BytesIO(data)) as anim:
+        frames = getattr(anim, "n_frames", 1)
+        for k in range(frames):
+            anim.seek(k)
+            frame = anim.convert("RGB")
+            if frames == 1:
+                return [frame] * count
+            duration = anim.info.get("duration") or PREVIEW_FRAME_MS
+            out += [frame] * max(1, round(duration / PREVIEW_FRAME_MS))
+    return out[:count]

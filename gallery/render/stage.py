@@ -338,7 +338,8 @@ def render_run(
 
 
 def result_rows(run: Run) -> list[dict[str, Any]]:
-    """One row per sample: prompt, model, sample, source, status, passed, score, checks."""
+    """One row per sample: prompt, model, sample, source, status, passed, score, checks,
+    judge_score (the vision judge's share of the rubric's points; None when not judged)."""
     rows = []
     for sample in run.samples():
         reply = sample.reply
@@ -351,6 +352,7 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
             status = "rendered" if verdict else "not rendered"
             if obs.get("status") not in (None, "ok"):
                 status = f"page {obs['status']}"
+        judgement = sample.current_judgement if verdict else None
         rows.append(
             {
                 "prompt": sample.key.prompt,
@@ -361,6 +363,7 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
                 "passed": verdict["passed"] if verdict else None,
                 "score": verdict["score"] if verdict else None,
                 "checks": {c["name"]: c["passed"] for c in verdict["checks"]} if verdict else {},
+                "judge_score": judgement.get("score") if judgement else None,
                 # not in `results --json`: which checks decide pass/fail
                 "required": {c["name"]: c["required"] for c in verdict["checks"]}
                 if verdict

@@ -70,6 +70,14 @@ class SampleView:
     has_preview: bool
     runnable: bool
     lane: Lane
+    #: the vision judge's scores of this render (None: not judged, or judged an older render)
+    judgement: dict[str, Any] | None = None
+
+    @property
+    def judge_score(self) -> float | None:
+        """The judge's share of the rubric's points (None: no score, or an error)."""
+        score = (self.judgement or {}).get("score")
+        return float(score) if isinstance(score, int | float) else None
 
     @property
     def url(self) -> str:
@@ -163,16 +171,21 @@ class SampleView:
 def read_sample(sample: Sample, lane: Lane) -> SampleView:
     shots_dir = sample.path / "shots"
     shots = sorted(p.name for p in shots_dir.glob("*.png")) if shots_dir.is_dir() else []
+    verdict = _load(sample.path / "verdict.json")
+    judgement = _load(sample.path / "judgement.json")
+    if judgement and (verdict or {}).get("render_hash") != judgement.get("render_hash"):
+        judgement = None  # it scored a render that is no longer there
     return SampleView(
         key=sample.key,
         path=sample.path,
         reply=_load(sample.path / "reply.json") or {},
-        verdict=_load(sample.path / "verdict.json"),
+        verdict=verdict,
         observation=_load(sample.path / "observation.json"),
         shots=shots,
         has_preview=(sample.path / "preview.webp").is_file(),
         runnable=sample.runnable,
         lane=lane,
+        judgement=judgement,
     )
 
 
@@ -195,6 +208,10 @@ class Cell:
     @property
     def n_judged(self) -> int:
         return sum(s.judged for s in self.samples)
+
+    @property
+    def judge_scores(self) -> list[float]:
+        return [v for s in self.samples if (v := s.judge_score) is not None]
 
     def check_names(self, passed: bool) -> list[str]:
         names = {c.get("name") for s in self.samples for c in s.checks if c.get("passed") is passed}
@@ -221,6 +238,11 @@ class Standing:
     cost: float | None = None
     cost_complete: bool = True
     rank: int | None = None
+    #: the vision judge: mean score over judged samples, and best-of-n (per prompt, the
+    #: best judged sample's score, averaged over prompts)
+    judge_mean: float | None = None
+    judge_best: float | None = None
+    judge_n: int = 0
 
 
 def lane_stats(lane: Lane, cells: list[Cell]) -> Standing:
@@ -235,6 +257,11 @@ def lane_stats(lane: Lane, cells: list[Cell]) -> Standing:
         st.pass1 = sum(c / n for n, c in per_prompt) / len(per_prompt)
         st.k = min(n for n, _ in per_prompt)
         st.passk = sum(pass_at_k(n, c, st.k) for n, c in per_prompt) / len(per_prompt)
+    scores = [v for c in cells for v in c.judge_scores]
+    if scores:
+        st.judge_n, st.judge_mean = len(scores), sum(scores) / len(scores)
+        best = [max(c.judge_scores) for c in cells if c.judge_scores]
+        st.judge_best = sum(best) / len(best)
     for attr, name in (("median_latency", "latency_s"), ("median_ttft", "ttft_s")):
         values = [v for s in samples if (v := s.timing(name)) is not None]
         setattr(st, attr, statistics.median(values) if values else None)
@@ -269,6 +296,16 @@ class SiteData:
 
     def cell(self, prompt: str, lane: str) -> Cell | None:
         return self.cells.get((prompt, lane))
+
+    @property
+    def judges(self) -> list[str]:
+        """Who judged this run's pages ("lane (model)"), for the notes beside the scores."""
+        names = {
+            f"{j.get('judge')} ({j.get('model')})" if j.get("model") else str(j.get("judge"))
+            for v in self.samples
+            if (j := v.judgement) and v.judge_score is not None
+        }
+        return sorted(names)
 
     @property
     def ranked(self) -> list[Standing]:
