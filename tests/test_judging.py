@@ -152,3 +152,84 @@ def test_run_judges_every_rendered_page_and_a_rerun_asks_nothing(project: dict) 
     for path in (project["root"] / "out").rglob("*"):
         if path.is_file():
             assert b"sk-judge-canary" not in path.read_bytes(), path
+
+
+def test_judge_faults_are_recorded_and_the_others_are_judged(project: dict) -> None:
+    """A malformed reply (asked again twice), a server error, rate limiting, a timeout and a
+    refusal each leave that sample a recorded error and no score; every other sample is
+    judged, and nothing crashes."""
+    prompts, server = project["prompts"], project["server"]
+    faults = {
+        "malformed": {"text": "What a lovely ball! 10/10.", "judge": False},
+        "server-error": {"status": 500},
+        "rate-limited": {"status": 429, "retry_after": "0"},
+        "slow": {"delay": 4.0, "judge": True},
+        "refused": {"judge": True, "refusal": "I can't help with that."},
+    }
+    server.rules.clear()
+    for name, behaviour in faults.items():
+        server.on(f"[judge-{name}]", **behaviour)
+    server.on("## Checklist", judge=True)
+    server.on("[page-good]", text=GOOD)
+    for name in ["fine", *faults]:
+        rubric = RUBRIC.replace("{marker}", f"[judge-{name}]")
+        (prompts / f"{name}.toml").write_text(prompt_file(name, "Draw [page-good].", rubric))
+    result = gallery(project, "run", "--site", str(project["root"] / "site"))
+    assert result.exit_code == 0, result.output
+    got = judgements(project)
+    assert set(got) == {"fine", *faults}
+    assert got["fine"]["error"] is None and got["fine"]["score"] > 0.9
+    for name in faults:
+        assert got[name]["score"] is None and got[name]["items"] == [], name
+    assert got["malformed"]["error"].startswith("malformed reply (not JSON")
+    assert got["malformed"]["attempts"] == 3  # the first ask and two more
+    assert "500" in got["server-error"]["error"]
+    assert "429" in got["rate-limited"]["error"] or "RateLimit" in got["rate-limited"]["error"]
+    assert "Timeout" in got["slow"]["error"]
+    assert got["refused"]["error"] == "the judge refused: I can't help with that."
+    assert "1 judged" not in result.output and "5 without a score" in result.output
+    # the sample page says why there is no score; results show none
+    page = (project["root"] / "site" / "s" / "malformed" / "local" / "1" / "index.html").read_text()
+    assert "No score: malformed reply" in page
+    rows = [json.loads(line) for line in gallery(project, "results", "--json").output.splitlines()]
+    assert {r["prompt"]: r["judge_score"] is None for r in rows} == {
+        "fine": False,
+        **dict.fromkeys(faults, True),
+    }
+    # errors are not cached: the next judge asks again for those five only
+    server.reset_counts()
+    again = gallery(project, "judge")
+    assert "1 unchanged" in again.output
+    assert server.requests == 3 + 1 + 1 + 1 + 1  # the malformed one is asked three times
+
+
+def test_a_rubric_is_checked_like_any_prompt_field(tmp_path: Path) -> None:
+    from gallery.catalogue.prompts import GENERIC_RUBRIC, load_prompt
+    from gallery.errors import PromptError
+
+    path = tmp_path / "p.toml"
+    path.write_text(prompt_file("p", "x", '[[rubric]]\nitem = "A ball."\npoints = 11\n'))
+    with pytest.raises(PromptError, match=r"rubric\[0\]\.points: must be at most 10"):
+        load_prompt(path)
+    path.write_text(prompt_file("p", "x", '[[rubric]]\nitem = "  "\n'))
+    with pytest.raises(PromptError, match=r"rubric\[0\]\.item: must not be empty"):
+        load_prompt(path)
+    path.write_text(prompt_file("p", "x", '[[rubric]]\npoints = 2\n'))
+    with pytest.raises(PromptError, match=r"rubric\[0\]\.item: is required"):
+        load_prompt(path)
+    path.write_text(prompt_file("p", "x"))
+    assert load_prompt(path).judge_rubric == GENERIC_RUBRIC
+
+
+def test_run_skips_the_judge_without_its_key(project: dict, monkeypatch) -> None:
+    monkeypatch.delenv("JUDGE_TEST_KEY")
+    (project["prompts"] / "good.toml").write_text(prompt_file("good", "Draw [page-good]."))
+    result = gallery(project, "run", "--site", str(project["root"] / "site"))
+    assert result.exit_code == 0, result.output
+    assert "judge: skipped (the judge lane 'vision' needs its key in $JUDGE_TEST_KEY)" in (
+        result.output
+    )
+    assert judgements(project) == {}
+    bare = gallery(project, "judge")
+    assert bare.exit_code == 2, bare.output
+    assert bare.output.startswith("error: --judge: the judge lane"), bare.output

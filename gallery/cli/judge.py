@@ -27,9 +27,12 @@ def print_judge_summary(summary) -> None:
 
 def judge_stage(paths: Workspace, run, lane: str, **options) -> object:
     """Judge a run with a line per sample and a summary; for `judge` and `run`."""
-    from gallery.judging.stage import judge_run
+    from gallery.errors import UsageError
+    from gallery.judging.stage import judge_run, unready
 
     config, catalogue = paths.load_config(), paths.load_prompts()
+    if (why := unready(config.select([lane])[0])) is not None:
+        raise UsageError(why, field="--judge")  # one line, before any output
     click.echo(f"judge: run {run.id} with {lane}")
     summary = judge_run(run, catalogue, config, lane, on_done=print_judged, **options)
     print_judge_summary(summary)

@@ -154,6 +154,7 @@ class Judge:
         for _ in range(1 + MAX_MALFORMED_RETRIES):
             attempts += 1
             out = Outcome()
+            error = None
             self.requests += 1
             try:
                 await stream_reply(
