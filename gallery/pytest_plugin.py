@@ -16,7 +16,10 @@ now (or the sample has no verdict any more); a sample that fails as it failed
 in the baseline is reported as xfail, so a lane of pages a model got wrong does
 not keep CI red. Samples the baseline does not have are judged on their own.
 ``--gallery-baseline RUN`` names another baseline, ``--gallery-baseline none``
-judges every sample on its own.
+judges every sample on its own. ``--gallery-fail-on-judge`` also fails an item
+whose vision-judge score (``gallery judge``) fell by more than
+``--gallery-judge-threshold`` from the baseline's (the rule of ``gallery compare
+--fail-on-judge``); off by default, as a model's judgement is not a person's.
 
 ``--gallery-rerender`` runs each page again in Chromium instead of trusting the
 stored verdict, and fails an item when a required check that passed in the run
@@ -69,6 +72,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="Fail only on regressions against this run (default: the recorded baseline, "
         "if any; 'none': judge every sample on its own).",
+    )
+    group.addoption(
+        "--gallery-fail-on-judge",
+        action="store_true",
+        default=False,
+        help="Also fail when the vision judge's score fell from the baseline's.",
+    )
+    group.addoption(
+        "--gallery-judge-threshold",
+        metavar="X",
+        type=float,
+        default=0.2,
+        help="The fall of the judge's score (0-1) that fails with --gallery-fail-on-judge.",
     )
     group.addoption(
         "--gallery-out",
@@ -231,6 +247,7 @@ class GallerySample(pytest.Function):
             raise SampleFailed(
                 f"not judged (the browser or the harness failed): {verdict.get('reason')}"
             )
+        self._judge(before)
         if verdict.get("passed"):
             return
         reasons = _failed(verdict) or ["no required check passed"]
@@ -244,6 +261,20 @@ class GallerySample(pytest.Function):
                 + "\n".join(f"  {r}" for r in lost)
             )
         pytest.xfail("fails as in the baseline: " + "; ".join(reasons))
+
+    def _judge(self, before: Any) -> None:
+        """With --gallery-fail-on-judge: fail when the judge's score fell from the baseline's."""
+        if before is None or not self.config.getoption("--gallery-fail-on-judge"):
+            return
+        from gallery.compare.rule import judge_dropped, judge_score
+
+        was, now = judge_score(self.base), judge_score(self.sample)
+        threshold = self.config.getoption("--gallery-judge-threshold")
+        if judge_dropped(was, now, threshold):
+            raise SampleFailed(
+                f"the vision judge's score fell from {was:.2f} in baseline {self.base.run.id} "
+                f"to {now:.2f} (more than {threshold:g})"
+            )
 
     def _rerender(self, request: pytest.FixtureRequest) -> None:
         from gallery.checks.judge import judge

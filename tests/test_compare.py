@@ -246,7 +246,12 @@ def test_json_output(tmp_path: Path, pair: tuple[Run, Run]) -> None:
     assert data["base"]["id"] == "base" and data["summary"]["regressions"] == 1
     first = data["samples"][0]
     assert first["sample"] == "hexagon/model-a/1" and first["regressions"] == ["runs"]
-    assert data["settings"] == {"pixel_threshold": 0.1, "max_diff_ratio": 0.001}
+    assert data["settings"] == {
+        "pixel_threshold": 0.1,
+        "max_diff_ratio": 0.001,
+        "judge_threshold": 0.2,
+        "fail_on_judge": False,
+    }
     bad = invoke(tmp_path, "base", "head", "--pixel-threshold", "25")
     assert bad.exit_code == 2 and "--pixel-threshold: must be between 0 and 1" in bad.output
 
@@ -436,3 +441,52 @@ def test_breaking_a_page_fails_compare_and_reverting_passes(tmp_path: Path) -> N
     shots = c.samples[0].shots
     assert [s.name for s in shots] == ["000.25s.png", "000.50s.png"]
     assert all(s.ratio == 0.0 and not s.changed for s in shots)
+
+
+def judge(run: Run, label: str, score: float | None, error: str | None = None) -> None:
+    """A vision judge's ``judgement.json`` for the sample's current render."""
+    prompt, model, n = label.split("/")
+    sample = run.sample(SampleKey(prompt, model, int(n)))
+    write_json(
+        sample.path / "judgement.json",
+        {
+            "judge": "vision",
+            "model": "vl",
+            "request_hash": "h",
+            "render_hash": (sample.verdict or {}).get("render_hash"),
+            "score": score,
+            "error": error,
+        },
+    )
+
+
+def test_a_judge_drop_is_reported_and_fails_only_when_asked(
+    tmp_path: Path, pair: tuple[Run, Run]
+) -> None:
+    base, head = pair
+    judge(base, "hexagon/model-a/1", 0.9)
+    judge(head, "hexagon/model-a/1", 0.5)  # fell by 0.4
+    judge(base, "landing/model-b/1", 0.8)
+    judge(head, "landing/model-b/1", 0.7)  # fell by 0.1: within the threshold
+    judge(base, "hexagon/model-a/2", 0.6)
+    judge(head, "hexagon/model-a/2", None, error="malformed reply")  # no score: no drop
+    plain = invoke(tmp_path, "base", "head")
+    assert plain.exit_code == 0, plain.output
+    assert "judge drop  hexagon/model-a/1  judge 0.90 -> 0.50" in plain.output
+    assert "landing/model-b/1  judge" not in plain.output
+    assert "1 judge drop(s)" in plain.output
+    strict = invoke(tmp_path, "base", "head", "--fail-on-judge")
+    assert strict.exit_code == 1
+    assert "REGRESSION  hexagon/model-a/1  judge 0.90 -> 0.50" in strict.output
+    loose = invoke(tmp_path, "base", "head", "--fail-on-judge", "--judge-threshold", "0.5")
+    assert loose.exit_code == 0 and "0 judge drop(s)" in loose.output
+    data = json.loads(invoke(tmp_path, "base", "head", "--json").output)
+    by = {s["sample"]: s for s in data["samples"]}
+    assert by["hexagon/model-a/1"]["judge"] == {"base": 0.9, "head": 0.5, "change": -0.4}
+    assert by["hexagon/model-a/1"]["judge_drop"] is True
+    assert by["hexagon/model-a/2"]["judge"]["head"] is None
+    assert data["settings"]["judge_threshold"] == 0.2 and data["summary"]["judge_drops"] == 1
+    md = invoke(tmp_path, "base", "head", "--markdown").output
+    assert "### Judge drops" in md and "does not fail CI" in md
+    bad = invoke(tmp_path, "base", "head", "--judge-threshold", "2")
+    assert bad.exit_code == 2 and "--judge-threshold: must be between 0 and 1" in bad.output

@@ -214,7 +214,7 @@ def test_a_rubric_is_checked_like_any_prompt_field(tmp_path: Path) -> None:
     path.write_text(prompt_file("p", "x", '[[rubric]]\nitem = "  "\n'))
     with pytest.raises(PromptError, match=r"rubric\[0\]\.item: must not be empty"):
         load_prompt(path)
-    path.write_text(prompt_file("p", "x", '[[rubric]]\npoints = 2\n'))
+    path.write_text(prompt_file("p", "x", "[[rubric]]\npoints = 2\n"))
     with pytest.raises(PromptError, match=r"rubric\[0\]\.item: is required"):
         load_prompt(path)
     path.write_text(prompt_file("p", "x"))

@@ -12,7 +12,7 @@ import json
 import shutil
 
 import pytest
-from test_compare import BROKEN, OK, PAGE, TINY_TOML, new_run, tiny_prompt, write_sample
+from test_compare import BROKEN, OK, PAGE, TINY_TOML, judge, new_run, tiny_prompt, write_sample
 
 from gallery.records.store import Run, SampleKey
 
@@ -222,3 +222,41 @@ def test_rerender_and_done_when(pytester: pytest.Pytester) -> None:
 
     assert failing(after) - failing(before) == {"gallery::tiny/reference/2"}
     after.stdout.fnmatch_lines(["*tiny/reference/2*", "failed checks:", "  runs: uncaught error*"])
+
+
+def test_fail_on_judge_fails_a_sample_whose_judge_score_fell(
+    pytester: pytest.Pytester, run: Run
+) -> None:
+    from gallery.compare.baseline import set_baseline
+    from gallery.records.store import Store
+
+    head = new_run(pytester.path / "outputs", "r2", "2025-01-02T00:00:00+00:00")
+    write_sample(head, "hexagon/model-a/1", OK)
+    judge(run, "hexagon/model-a/1", 0.9)
+    judge(head, "hexagon/model-a/1", 0.4)
+    set_baseline(Store(pytester.path / "outputs"), run)
+    quiet = gallery_pytest(pytester, "--gallery", "latest", "-k", "hexagon and model-a and 1")
+    quiet.assert_outcomes(passed=1)
+    strict = gallery_pytest(
+        pytester,
+        "--gallery",
+        "latest",
+        "-k",
+        "hexagon and model-a and 1",
+        "--gallery-fail-on-judge",
+    )
+    strict.assert_outcomes(failed=1)
+    strict.stdout.fnmatch_lines(
+        ["*the vision judge's score fell from 0.90 in baseline r1 to 0.40*"]
+    )
+    loose = gallery_pytest(
+        pytester,
+        "--gallery",
+        "latest",
+        "-k",
+        "hexagon and model-a and 1",
+        "--gallery-fail-on-judge",
+        "--gallery-judge-threshold",
+        "0.6",
+    )
+    loose.assert_outcomes(passed=1)

@@ -43,6 +43,18 @@ from gallery.errors import UsageError
     help="Share of changed pixels above which a screenshot is a visual change.",
 )
 @click.option(
+    "--judge-threshold",
+    type=float,
+    default=0.2,
+    show_default=True,
+    help="A fall of the vision judge's score (0-1) larger than this is reported.",
+)
+@click.option(
+    "--fail-on-judge",
+    is_flag=True,
+    help="Exit 1 on a judge drop too (a model's judgement: off by default).",
+)
+@click.option(
     "--diff-dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Write diff images here (default: diff/ in each of HEAD's sample folders).",
@@ -57,6 +69,8 @@ def compare(
     as_markdown: bool,
     pixel_threshold: float,
     max_diff_ratio: float,
+    judge_threshold: float,
+    fail_on_judge: bool,
     diff_dir: Path | None,
 ) -> None:
     """Regressions between two runs; exit 1 when a check that passed now fails.
@@ -64,7 +78,9 @@ def compare(
     BASE and HEAD are run ids, `latest`, `baseline` or paths. BASE defaults to
     the baseline recorded by `gallery baseline set`, HEAD to the latest run.
     Exit 1 when a required check that passed in BASE fails in HEAD, or a
-    sample that passed in BASE is missing from HEAD; 0 otherwise.
+    sample that passed in BASE is missing from HEAD (or, with --fail-on-judge,
+    when the vision judge's score of a sample falls by more than
+    --judge-threshold); 0 otherwise. Judge drops are always reported.
     """
     from gallery.compare.baseline import read_baseline
     from gallery.compare.report import dumps, markdown, text, write_junit
@@ -95,6 +111,8 @@ def compare(
         pixel_threshold=pixel_threshold,
         max_diff_ratio=max_diff_ratio,
         diff_dir=diff_dir,
+        judge_threshold=judge_threshold,
+        fail_on_judge=fail_on_judge,
     )
     if junit_path is not None:
         write_junit(comparison, junit_path)

@@ -63,6 +63,8 @@ def sample_json(s: SampleDiff) -> dict[str, Any]:
         "base": {"passed": s.base_passed, "score": s.base_score},
         "head": {"passed": s.head_passed, "score": s.head_score},
         "score_change": s.score_change,
+        "judge": {"base": s.base_judge, "head": s.head_judge, "change": s.judge_change},
+        "judge_drop": s.judge_drop,
         "regressions": [c.name for c in s.regressions if c.required],
         "optional_regressions": [c.name for c in s.regressions if not c.required],
         "improvements": [c.name for c in s.improvements],
@@ -77,7 +79,12 @@ def as_json(c: Comparison) -> dict[str, Any]:
     return {
         "base": {"id": c.base.id, "path": str(c.base.path)},
         "head": {"id": c.head.id, "path": str(c.head.path)},
-        "settings": {"pixel_threshold": c.pixel_threshold, "max_diff_ratio": c.max_diff_ratio},
+        "settings": {
+            "pixel_threshold": c.pixel_threshold,
+            "max_diff_ratio": c.max_diff_ratio,
+            "judge_threshold": c.judge_threshold,
+            "fail_on_judge": c.fail_on_judge,
+        },
         "summary": c.summary(),
         "samples": [sample_json(s) for s in c.samples],
         "groups": [vars(g).copy() for g in c.groups()],
@@ -105,6 +112,20 @@ def markdown(c: Comparison) -> str:
         ]
         out += ["### Regressions (passed before, fail now)", ""]
         out += _table(["sample", "check", "kind", "now"], rows)
+    if c.judge_drops:
+        fails = "fails CI (--fail-on-judge)" if c.fail_on_judge else "reported, does not fail CI"
+        out += [
+            f"### Judge drops (a vision model's score fell by more than {c.judge_threshold:g}; "
+            f"{fails})",
+            "",
+        ]
+        out += _table(
+            ["sample", "judge before", "judge now"],
+            [
+                [f"`{s.key.label}`", _score(s.base_judge), _score(s.head_judge)]
+                for s in c.judge_drops
+            ],
+        )
     if c.improvements:
         out += ["### Improvements (failed before, pass now)", ""]
         out += _table(
@@ -252,6 +273,14 @@ def site_view(c: Comparison) -> dict[str, Any]:
         ],
         "missing": [s.key.label for s in c.missing],
         "new": [s.key.label for s in c.new],
+        "judge drops": [
+            {
+                "sample": s.key.label,
+                "judge before": _score(s.base_judge),
+                "judge now": _score(s.head_judge),
+            }
+            for s in c.judge_drops
+        ],
     }
 
 
@@ -281,11 +310,18 @@ def text(c: Comparison) -> list[str]:
             lines.append(
                 f"  score       {s.key.label}  {_score(s.base_score)} -> {_score(s.head_score)}"
             )
+    for s in c.judge_drops:
+        mark = "REGRESSION" if s.fail_on_judge else "judge drop"
+        lines.append(
+            f"  {mark:<10}  {s.key.label}  judge {_score(s.base_judge)} -> {_score(s.head_judge)}"
+            " (a vision model's score)"
+        )
     sm = c.summary()
     lines.append(
         f"{'REGRESSED' if c.regressed else 'ok'}: {sm['regressions'] + sm['lost_samples']} regression(s), "
         f"{sm['optional_regressions']} optional, {sm['improvements']} improvement(s), "
-        f"{sm['visual_changes']} visual change(s), {sm['missing']} missing, {sm['new']} new"
+        f"{sm['visual_changes']} visual change(s), {sm['missing']} missing, {sm['new']} new, "
+        f"{sm['judge_drops']} judge drop(s)"
     )
     return lines
 

@@ -12,6 +12,11 @@ sample that passed in base and is missing (or not judged) in head. A newly
 failing optional check (``required = false``) is reported as an optional
 regression, but like everywhere else it does not decide pass/fail.
 
+The vision judge's score (``judgement.json``) is compared too: a drop of more
+than ``judge_threshold`` is a *judge drop*, reported always, and a regression
+only when asked for (``fail_on_judge``: ``--fail-on-judge``): a model's
+judgement is not a person's, and it is not allowed to fail CI by default.
+
 This is the one regression rule of the project: ``gallery compare``, the
 pytest plugin and the site's run page all read ``SampleDiff`` /
 ``Comparison`` from here. The baseline file is ``baseline.py``'s, the formats
@@ -35,6 +40,8 @@ from gallery.render import images
 PIXEL_THRESHOLD = 0.1
 #: A screenshot whose share of changed pixels is above this counts as a visual change.
 MAX_DIFF_RATIO = 0.001
+#: A fall of the judge's score (0..1) larger than this is a judge drop.
+JUDGE_THRESHOLD = 0.2
 
 
 @dataclass
@@ -81,6 +88,12 @@ class SampleDiff:
     shots: list[ShotDiff] = field(default_factory=list)
     #: why head could not judge it (``unjudged`` only): the browser or the harness failed
     unjudged_reason: str | None = None
+    #: the vision judge's scores of each side's render (None: not judged)
+    base_judge: float | None = None
+    head_judge: float | None = None
+    #: set by ``compare_runs``: the judge drop that counts, and whether it fails CI
+    judge_threshold: float = JUDGE_THRESHOLD
+    fail_on_judge: bool = False
 
     @property
     def regressions(self) -> list[CheckChange]:
@@ -101,13 +114,28 @@ class SampleDiff:
         return round(self.head_score - self.base_score, 4)
 
     @property
+    def judge_change(self) -> float | None:
+        if self.base_judge is None or self.head_judge is None:
+            return None
+        return round(self.head_judge - self.base_judge, 4)
+
+    @property
+    def judge_drop(self) -> bool:
+        """The judge's score fell by more than the threshold."""
+        return judge_dropped(self.base_judge, self.head_judge, self.judge_threshold)
+
+    @property
     def lost(self) -> bool:
         """It passed in base and head has nothing to judge it by."""
         return self.status in ("missing", "unjudged") and self.base_passed is True
 
     @property
     def regressed(self) -> bool:
-        return self.lost or any(c.regression and c.required for c in self.checks)
+        return (
+            self.lost
+            or any(c.regression and c.required for c in self.checks)
+            or (self.fail_on_judge and self.judge_drop)
+        )
 
 
 @dataclass
@@ -136,6 +164,8 @@ class Comparison:
     pixel_threshold: float
     max_diff_ratio: float
     samples: list[SampleDiff] = field(default_factory=list)
+    judge_threshold: float = JUDGE_THRESHOLD
+    fail_on_judge: bool = False
 
     def _pairs(self, attr: str, required: bool | None = None) -> list[tuple[SampleDiff, Any]]:
         return [
@@ -164,6 +194,10 @@ class Comparison:
     @property
     def missing(self) -> list[SampleDiff]:
         return [s for s in self.samples if s.status in ("missing", "unjudged")]
+
+    @property
+    def judge_drops(self) -> list[SampleDiff]:
+        return [s for s in self.samples if s.judge_drop]
 
     @property
     def new(self) -> list[SampleDiff]:
@@ -215,6 +249,7 @@ class Comparison:
             "visual_changes": len(self.visual_changes),
             "missing": len(self.missing),
             "new": len(self.new),
+            "judge_drops": len(self.judge_drops),
         }
 
 
@@ -283,6 +318,22 @@ def regressions(before: dict[str, Any] | None, after: dict[str, Any] | None) -> 
     return [c for c in check_changes(before, after) if c.regression and c.required]
 
 
+def judge_dropped(before: float | None, after: float | None, threshold: float) -> bool:
+    """The judge rule, the one place it is written: the vision judge's score of the
+    same sample fell by more than ``threshold`` (both sides judged)."""
+    return before is not None and after is not None and round(before - after, 4) > threshold
+
+
+def judge_score(sample: Any) -> float | None:
+    """A sample's judge score for its current render (None: not judged, or unreadable)."""
+    try:
+        judgement = sample.current_judgement
+    except RecordError:
+        return None  # not a judgement gallery wrote: nothing to compare
+    score = (judgement or {}).get("score")
+    return score if isinstance(score, int | float) else None
+
+
 def read_verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The sample's verdict, or (None, why not): none on disk, or not judged
     (``judged: false``: the browser or the harness failed, so it says nothing of the page)."""
@@ -317,6 +368,8 @@ def _sample_diff(
     if hv is not None:
         diff.head_passed, diff.head_score = bool(hv.get("passed")), hv.get("score")
     diff.checks = check_changes(bv, hv)
+    diff.base_judge = judge_score(base.sample(key)) if in_base else None
+    diff.head_judge = judge_score(head.sample(key)) if in_head else None
     if in_base and in_head:
         diff.shots = _diff_shots(bpath, hpath, diffs, threshold, max_ratio)
     return diff
@@ -330,6 +383,8 @@ def compare_runs(
     max_diff_ratio: float = MAX_DIFF_RATIO,
     diff_dir: Path | None = None,
     write_diffs: bool = True,
+    judge_threshold: float = JUDGE_THRESHOLD,
+    fail_on_judge: bool = False,
 ) -> Comparison:
     """Compare every sample of ``base`` and ``head`` by (prompt, model, index).
 
@@ -337,20 +392,32 @@ def compare_runs(
     count as changed. ``max_diff_ratio``: the share of changed pixels above which a
     screenshot is a visual change. Diff images go to ``<head sample>/diff/<shot>``,
     or ``diff_dir/<prompt>/<model>/<n>/<shot>`` when given; none when ``write_diffs``
-    is false (the site build, which must not touch the runs).
+    is false (the site build, which must not touch the runs). ``judge_threshold``:
+    the fall of the judge's score (0..1) that is a judge drop; ``fail_on_judge``:
+    a judge drop is a regression.
     """
     if not 0 <= pixel_threshold <= 1:
         raise UsageError("must be between 0 and 1", field="--pixel-threshold")
     if not 0 <= max_diff_ratio <= 1:
         raise UsageError("must be between 0 and 1", field="--max-diff-ratio")
+    if not 0 <= judge_threshold <= 1:
+        raise UsageError("must be between 0 and 1", field="--judge-threshold")
     threshold = round(pixel_threshold * 255)
-    result = Comparison(base, head, pixel_threshold, max_diff_ratio)
+    result = Comparison(
+        base,
+        head,
+        pixel_threshold,
+        max_diff_ratio,
+        judge_threshold=judge_threshold,
+        fail_on_judge=fail_on_judge,
+    )
     keys = sorted({s.key for s in base.samples()} | {s.key for s in head.samples()})
     for key in keys:
         out = None
         if write_diffs:
             out = (Path(diff_dir) / key.label) if diff_dir else head.sample(key).path / "diff"
         diff = _sample_diff(key, base, head, out, threshold, max_diff_ratio)
+        diff.judge_threshold, diff.fail_on_judge = judge_threshold, fail_on_judge
         if out is not None and out.is_dir() and not any(out.iterdir()):
             shutil.rmtree(out, ignore_errors=True)
         result.samples.append(diff)
