@@ -132,3 +132,12 @@ def test_malformed_prompt_names_file_and_field(
     assert err.field == field
     assert message in str(err)
     assert str(f) in str(err) and "\n" not in str(err)
+
+
+def test_every_committed_prompt_has_a_checklist_for_the_judge(root: Path) -> None:
+    """The vision judge scores each demo on its own rubric (5-10 items), not the generic one."""
+    from gallery.catalogue.prompts import load_catalogue
+
+    for prompt in load_catalogue(root / "prompts").values():
+        assert 5 <= len(prompt.rubric) <= 10, prompt.id
+        assert all(r.item.endswith(".") and 1 <= r.points <= 3 for r in prompt.rubric), prompt.id

@@ -58,7 +58,8 @@ def models(paths: Workspace, as_json: bool) -> None:
     """List the configured models and whether each one's API key is set (never the key).
 
     With --json, one JSON object per line: name, model, endpoint, api,
-    key_env, key (set, missing or not needed) and default.
+    key_env, key (set, missing or not needed), default (a lane `gallery run` uses) and
+    judge (the lane `[defaults] judge` names to score pages).
     """
     config = paths.load_config()
     rows = []
@@ -72,6 +73,7 @@ def models(paths: Workspace, as_json: bool) -> None:
                 "key_env": m.api_key_env or None,
                 "key": m.key_status,
                 "default": m.name in config.defaults.models,
+                "judge": m.name == config.defaults.judge,
             }
         )
     if as_json:
@@ -93,7 +95,8 @@ def models(paths: Workspace, as_json: bool) -> None:
     for r in rows:
         host = urlsplit(r["endpoint"]).netloc or r["endpoint"]
         key = r["key"] if not r["key_env"] else f"{r['key_env']}\n{r['key']}"
-        table.add_row(r["name"], r["model"], host, r["api"], key, "yes" if r["default"] else "")
+        default = "judge" if r["judge"] else ("yes" if r["default"] else "")
+        table.add_row(r["name"], r["model"], host, r["api"], key, default)
     console().print(table)
 
 
