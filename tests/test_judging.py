@@ -131,6 +131,15 @@ def test_run_judges_every_rendered_page_and_a_rerun_asks_nothing(project: dict) 
     sample_page = next((project["root"] / "site").glob("s/good/local/1/index.html")).read_text()
     assert "The ball moves across the frames." in sample_page
     assert "vision-judge" in sample_page and "not a person" in sample_page
+    index = (project["root"] / "site" / "index.html").read_text()
+    board = index[index.index('id="board"') :]
+    row = board[board.index('data-model="local"') :]
+    row = row[: row.index("</tr>")]
+    mean = (good["score"] + blank["score"]) / 2
+    assert f'data-v="{mean!r}"' in row or f"{mean:.0%}" in row, row
+    assert "judged by vision (vision-judge)" in index and "not a person" in index
+    prompt_page = (project["root"] / "site" / "p" / "good.html").read_text()
+    assert f"judge {good['score']:.0%}" in prompt_page
 
     server.reset_counts()
     again = gallery(project, "judge")
@@ -196,10 +205,14 @@ def test_judge_faults_are_recorded_and_the_others_are_judged(project: dict) -> N
         "fine": False,
         **dict.fromkeys(faults, True),
     }
+    # a sample without screenshots on disk (a committed run keeps none) is not judged
+    shots = next((project["root"] / "out" / "runs").glob("*/fine/local/1/shots"))
+    for p in shots.iterdir():
+        p.unlink()
     # errors are not cached: the next judge asks again for those five only
     server.reset_counts()
     again = gallery(project, "judge")
-    assert "1 unchanged" in again.output
+    assert "0 unchanged, 1 not rendered" in again.output
     assert server.requests == 3 + 1 + 1 + 1 + 1  # the malformed one is asked three times
 
 

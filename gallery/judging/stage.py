@@ -48,7 +48,7 @@ class JudgeSummary:
     skipped: int = 0  # a current judgement already there
     replayed: int = 0  # answered from the reply cache: no request
     requests: int = 0  # calls made to the judge
-    not_rendered: int = 0  # no page, not rendered, or not judged by the browser
+    not_rendered: int = 0  # no page, not rendered (or no screenshots), or not judged by the browser
     errors: dict[str, str] = field(default_factory=dict)  # sample label -> why no score
     cost_usd: float = 0.0
 
@@ -63,10 +63,18 @@ def unready(spec: ModelSpec) -> str | None:
 
 
 def judgeable(sample: Sample) -> bool:
-    """A sample the browser rendered and judged (a page, shots, a verdict that stands)."""
+    """A sample the browser rendered and judged: a page, a verdict that stands, and its
+    screenshots on disk (a committed run keeps verdicts without images: a judge shown
+    no frame would score nothing it saw)."""
     verdict = sample.verdict
+    shots = sample.path / "shots"
     return bool(
-        sample.runnable and verdict and verdict.get("judged") is not False and verdict.get("checks")
+        sample.runnable
+        and verdict
+        and verdict.get("judged") is not False
+        and verdict.get("checks")
+        and shots.is_dir()
+        and any(shots.glob("*.png"))
     )
 
 
