@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gallery.arena.ratings import as_json
+from gallery.arena.service import standings
 from gallery.catalogue.config import Config
 from gallery.catalogue.workspace import Workspace
 from gallery.compare.report import site_comparison
@@ -25,6 +27,7 @@ from gallery.generate.stage import GenerateResult, Reporter, generate_run
 from gallery.judging.stage import JudgeSummary, judge_run, unready
 from gallery.records.store import Run, Sample, Store
 from gallery.records.totals import lane_totals
+from gallery.records.votes import VoteLog
 from gallery.render.stage import RenderSummary, render_run, result_rows
 from gallery.site.build import BuildReport, build_site
 
@@ -81,8 +84,13 @@ def build(
     the run's status once the build is done, if it is not the one on disk yet."""
     catalogue = workspace.load_prompts() if workspace.prompts_dir.is_dir() else {}
     config = workspace.load_config() if workspace.config_path.is_file() else None
-    comparison = site_comparison(Store(workspace.out), run)
-    return build_site(run, catalogue, config, site_dir, compare=comparison, status=status)
+    store = Store(workspace.out)
+    comparison = site_comparison(store, run)
+    votes = list(VoteLog(workspace.out))
+    arena = as_json(*standings(store, votes)) if votes else None
+    return build_site(
+        run, catalogue, config, site_dir, compare=comparison, status=status, arena=arena
+    )
 
 
 def run_job(

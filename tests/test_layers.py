@@ -1,7 +1,7 @@
 """The package's layers, as a reader sees them in the folder list, hold in the code.
 
 ``cli`` → ``job`` / ``doctor`` / ``pytest_plugin`` → ``site`` →
-``judging`` / ``compare`` → stages (``generate``, ``render``) → ``catalogue`` → ``checks`` → ``records`` →
+``judging`` / ``arena`` / ``compare`` → stages (``generate``, ``render``) → ``catalogue`` → ``checks`` → ``records`` →
 ``errors`` / ``aio``. A module may import its own package and any layer below
 it, never a layer above nor a sibling stage; and no set of modules imports
 itself round a cycle, lazy imports inside functions included (they are cycles
@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "generate": 4,
     "render": 4,
     "judging": 5,
+    "arena": 5,
     "compare": 5,
     "site": 6,
     "job": 7,

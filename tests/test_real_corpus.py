@@ -38,9 +38,12 @@ def test_manifest_is_whole() -> None:
 def test_a_third_is_held_out_and_labels_are_mixed() -> None:
     pages = real_corpus.load()
     splits = Counter(p.split for p in pages)
-    assert 0.25 <= splits["held-out"] / len(pages) <= 0.42, splits
+    # a third of the first corpus was set aside; the fresh set came later, from new sources
+    first = len(pages) - splits["fresh"]
+    assert 0.25 <= splits["held-out"] / first <= 0.42, splits
+    assert splits["fresh"] >= 40, splits
     works = Counter(p.label.works for p in pages)
     assert works[True] and works[False] >= 10, works
     for split in real_corpus.SPLITS:
         part = [p for p in pages if p.split == split]
-        assert any(not p.label.works for p in part) and any(p.label.works for p in part)
+        assert any(not p.label.works for p in part) and any(p.label.works for p in part), split

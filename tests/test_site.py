@@ -428,15 +428,15 @@ def test_leaderboard_numbers(built: tuple[Path, Any]) -> None:
     site, _ = built
     rows = parse(site / "index.html").rows
     # columns: rank, model, samples, pass rate, pass@1, pass@k, mean score, judge mean,
-    # judge best-of-n, latency, ttft, tokens, cost
+    # judge best-of-n, arena, latency, ttft, tokens, cost
     a, b = rows["model-a"], rows["model-b"]
     assert float(a[3]) == pytest.approx(2 / 5)
     assert float(a[4]) == pytest.approx((2 / 3 + 0 / 2) / 2)
     k2 = (pass_at_k(3, 2, 2) + pass_at_k(2, 0, 2)) / 2
     assert float(a[5]) == pytest.approx(k2) == pytest.approx(0.5)
-    assert a[7] == a[8] == ""  # no vision judge scored this run
-    assert float(a[9]) == pytest.approx(20.0)  # median latency over 10, 20, 30, 10, 20
-    assert float(a[12]) == pytest.approx(0.010)
+    assert a[7] == a[8] == a[9] == ""  # no vision judge scored this run, no votes
+    assert float(a[10]) == pytest.approx(20.0)  # median latency over 10, 20, 30, 10, 20
+    assert float(a[13]) == pytest.approx(0.010)
     # model-b: a failed request counts as a failure; the unrendered sample is not judged
     assert float(b[3]) == pytest.approx(1 / 4)
     assert float(b[4]) == pytest.approx((1 / 3 + 0) / 2)
@@ -575,11 +575,11 @@ def test_incremental_rebuild(tmp_path: Path) -> None:
     run, catalogue, config = make_run(tmp_path)
     site = tmp_path / "site"
     first = build_site(run, catalogue, config, site)
-    assert len(first.written) == 20 and first.copied > 0
+    assert len(first.written) == 23 and first.copied > 0
 
     again = build_site(run, catalogue, config, site)
     assert (again.written, again.copied, again.removed) == ([], 0, 0)
-    assert again.unchanged == 20
+    assert again.unchanged == 23
 
     # one verdict changes: that sample's page, the pages that show it (its prompt, the
     # index, the other samples of its cell, which colour their links by result)

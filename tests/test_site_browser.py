@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_site import make_run
 
-from gallery.site.build import build_site, make_server
+from gallery.site.build import build_site
+from gallery.site.serve import make_server
 
 REFS_JS = """({html, base}) => {
   const doc = new DOMParser().parseFromString(html, "text/html");

@@ -23,7 +23,8 @@ from playwright.sync_api import Page, expect
 from gallery.catalogue.prompts import parse_prompt
 from gallery.generate.imported import import_pages
 from gallery.records.store import Store
-from gallery.site.build import build_site, make_server
+from gallery.site.build import build_site
+from gallery.site.serve import make_server
 
 SECRETS = ("c00kie-s3cret", "l0cal-s3cret", "sess10n-s3cret", "1db-s3cret", "cache-s3cret")
 PROBES = ("parent.document", "top.document", "document.cookie", "write cookie", "localStorage",

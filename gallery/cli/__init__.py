@@ -4,7 +4,7 @@ Each command parses options and calls the library (``gallery.job`` and the
 stage packages); ``_common`` turns domain errors into one-line messages and
 exit codes. Files: ``catalogue`` (prompts, models, doctor), ``run`` (run,
 generate, render, build, import), ``judge``, ``results``, ``compare`` (compare,
-baseline), ``libs``, ``merge``, ``serve``; ``progress`` draws the generate
+baseline), ``libs``, ``merge``, ``serve``, ``arena`` (votes, ratings); ``progress`` draws the generate
 stage's progress.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import click
 
 from gallery import __version__
-from gallery.cli import catalogue, compare, judge, libs, merge, results, run, serve
+from gallery.cli import arena, catalogue, compare, judge, libs, merge, results, run, serve
 from gallery.cli._common import _Group
 
 
@@ -44,5 +44,7 @@ for command in (
     libs.libs,
     merge.merge,
     serve.serve,
+    arena.votes,
+    arena.ratings,
 ):
     cli.add_command(command)

@@ -16,15 +16,14 @@ samples that no longer exist are removed. Model text is always escaped
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,18 +32,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from pygments.formatters import HtmlFormatter
 
 from gallery.catalogue.config import Config
+from gallery.catalogue.prompts import Prompt
 from gallery.errors import UsageError
 from gallery.records.fsutil import write_bytes
-from gallery.render.highlight import Highlighter, cache_for_run, highlight_source, source_files
-from gallery.catalogue.prompts import Prompt
-from gallery.site.data import SampleView, SiteData, collect
 from gallery.records.store import SOURCES_DIR, Run
+from gallery.render.highlight import Highlighter, cache_for_run, highlight_source, source_files
+from gallery.site.data import SampleView, SiteData, collect
 
 #: What ``gallery serve`` sends with every file of a sample's page: the same sandbox
 #: as the live preview's iframe. (Static hosts should send it for ``*/artifact/*``.)
-ARTIFACT_CSP = "sandbox allow-scripts"
-_ARTIFACT_PATH = re.compile(r"^/s/[^/]+/[^/]+/[^/]+/artifact/")
-STATIC_FILES = ("style.css", "app.js", "favicon.svg")
+STATIC_FILES = ("style.css", "app.js", "arena.js", "favicon.svg")
 PYGMENTS_LIGHT, PYGMENTS_DARK = "default", "github-dark"
 
 
@@ -322,7 +319,6 @@ def _build_key() -> str:
     import pygments
 
     from gallery import __version__
-
     from gallery.site import data as site_data
 
     h = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{pygments.__version__}".encode())
@@ -406,10 +402,26 @@ def _load_state(dest: Path) -> dict[str, Any]:
 
 def _save_state(dest: Path, pages: dict[str, Any]) -> None:
     path = dest / STATE_DIR / "build.json"
-    try:
+    with contextlib.suppress(OSError):  # the next build is a full one
         write_bytes(path, json.dumps({"version": 1, "pages": pages}).encode())
-    except OSError:
-        pass  # the next build is a full one
+
+
+def _arena_data(data: SiteData, rated: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the arena page needs to pick a pair on its own (on a static host)."""
+    samples: dict[str, dict[str, list[int]]] = {}
+    for v in data.samples:
+        if v.runnable:
+            samples.setdefault(v.key.prompt, {}).setdefault(v.key.model, []).append(v.key.index)
+    return {
+        "run": data.run.id,
+        "prompts": {p.id: {"title": p.title, "text": p.prompt} for p in data.prompts},
+        "lanes": {
+            lane.name: {"display": lane.display, "reference": lane.is_reference}
+            for lane in data.lanes
+        },
+        "samples": samples,
+        "ratings": {name: r["rating"] for name, r in rated.items()},
+    }
 
 
 def build_site(
@@ -421,8 +433,12 @@ def build_site(
     compare: dict | None = None,
     highlight_cache: Path | None = None,
     status: str | None = None,
+    arena: dict[str, Any] | None = None,
 ) -> BuildReport:
     """Build (or refresh) the static site for ``run`` in ``dest``; returns what changed.
+
+    ``arena``: the lanes' arena ratings and the checks' agreement with the votes
+    (``arena.ratings.as_json``), shown on the leaderboard.
 
     Highlighted sources come from ``highlight_cache``, by default the store's
     shared cache (which rendering fills), else the site's own (see highlight.py).
@@ -441,7 +457,11 @@ def build_site(
         w.write(f"static/{name}", static.joinpath(name).read_bytes())
     w.write("static/pygments.css", _pygments_css())
     prompts = {p.id: p for p in data.prompts}
-    w.write("index.html", _render("index.html", "", data=data))
+    arena = arena or {"models": [], "agreement": {}}
+    rated = {r["model"]: r for r in arena.get("models", [])}
+    w.write("index.html", _render("index.html", "", data=data, arena=arena, rated=rated))
+    w.write("arena.html", _render("arena.html", "", data=data))
+    w.write("arena.json", json.dumps(_arena_data(data, rated), indent=1, ensure_ascii=False))
     w.write("run.html", _render("run.html", "", data=data, compare=compare))
     for p in data.prompts:
         cells = [data.cell(p.id, lane.name) for lane in data.lanes]
@@ -477,39 +497,3 @@ def build_site(
     Highlighter(own_cache).prune(keep if hl.root == own_cache else set())
     w.prune("s", "p", "static")
     return w.report
-
-
-# --- serving ----------------------------------------------------------------------
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    """Static files with no caching (a rebuild shows at once) and no per-request log."""
-
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-cache")
-        if _ARTIFACT_PATH.match(self.path):
-            # A model-written page gets an opaque origin even when opened on its own
-            # ("open frame in new tab"), as it does in its sandboxed iframe: without
-            # this it would run as this site, with its cookies and storage (and every
-            # cookie of the host: cookies do not keep ports apart).
-            self.send_header("Content-Security-Policy", ARTIFACT_CSP)
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A browser that navigates away mid-download is not an error worth a traceback."""
-        import sys
-
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def make_server(site: Path, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """An HTTP server for a built site (``port`` 0: any free port); call ``serve_forever``."""
-    return _Server((host, port), functools.partial(_Handler, directory=str(site)))
