@@ -24,7 +24,7 @@ REFS_JS = """({html, base}) => {
   return [...doc.querySelectorAll(sel)].map(e =>
     [e.tagName, new URL(e.getAttribute("href") ?? e.getAttribute("src"), base).href]);
 }"""
-AXE_PAGES = ("index.html", "p/bounce.html", "s/bounce/model-a/1/index.html")
+AXE_PAGES = ("index.html", "p/bounce.html", "s/bounce/model-a/1/index.html", "arena.html")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_crawl_finds_no_broken_links(page: Page, site_url: str) -> None:
             elif tag == "A" and ref.endswith(".html") and "/artifact/" not in ref:
                 todo.append(ref)
     assert broken == []
-    assert len(pages) == 1 + 1 + 2 + 12  # index, run, prompts, samples
+    assert len(pages) == 1 + 1 + 1 + 2 + 12  # index, run, arena, prompts, samples
     assert len(checked) > 60
 
 
