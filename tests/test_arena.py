@@ -254,3 +254,12 @@ def test_ratings_recover_known_strengths() -> None:
     # and with few votes the intervals are wide
     few = ratings(votes[:12], bootstrap=200)
     assert max(r.ci_high - r.ci_low for r in few) > 150
+
+
+def test_pairs_leave_the_references_out_unless_asked(served: Served) -> None:
+    plain = [served.get("api/pair")[1] for _ in range(20)]
+    asked = [served.get("api/pair?refs=1")[1] for _ in range(30)]
+    lanes = lambda pairs: {p[s]["model"] for p in pairs for s in ("a", "b")}  # noqa: E731
+    assert lanes(plain) == {"model-a", "model-b"}
+    assert "reference" in lanes(asked)
+    assert all(p["a"]["model"] != p["b"]["model"] for p in plain + asked)
