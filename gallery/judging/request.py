@@ -126,9 +126,7 @@ def frames_of(sample: Sample, prompt: Prompt) -> list[Frame]:
                 wanted.setdefault(after[0], f"{times[after[0]]:g} s, just after {what}")
         for i in sorted(wanted):
             frames.append(Frame(f"a small preview frame at {wanted[i]}", _jpeg(captured[i])))
-    shots_only = [f for f in frames if f.caption.startswith("the page")]
-    inputs = [f for f in frames if not f.caption.startswith("the page")]
-    return (shots_only + inputs)[:MAX_IMAGES] if len(frames) > MAX_IMAGES else frames
+    return frames[:MAX_IMAGES]  # the timed shots first, then the input frames
 
 
 def _checks_text(sample: Sample) -> str:

@@ -22,7 +22,7 @@ import msgspec
 from gallery.aio import run_sync
 from gallery.catalogue.config import Config, ModelSpec
 from gallery.catalogue.prompts import Prompt
-from gallery.errors import PromptError, UsageError
+from gallery.errors import PromptError, RecordError, UsageError
 from gallery.generate.client import (
     Outcome,
     ReplyCache,
@@ -127,7 +127,10 @@ class Judge:
         spec = self.spec
         req = await asyncio.to_thread(build_request, spec, sample, prompt)
         h = request_hash(req.body)
-        old = sample.judgement
+        try:
+            old = sample.judgement
+        except RecordError:
+            old = None  # not a judgement gallery wrote: judged again, and replaced
         if not self.fresh and old and old.get("request_hash") == h and not old.get("error"):
             return old, True
         entry = None if self.fresh else self.cache.get(h)
