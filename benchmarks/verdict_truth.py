@@ -180,12 +180,19 @@ def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
     from gallery.render import images
 
     first = runs[0]
-    verdicts, pixels = [], []
+    verdicts, outcomes, pixels = [], [], []
+
+    def outcome(verdict: dict[str, Any] | None) -> dict[str, Any]:
+        v = verdict or {}
+        return {"passed": v.get("passed"), **{n: c["passed"] for n, c in checks_of(v).items()}}
+
     for pid, res in first.items():
         for other in runs[1:]:
             o = other[pid]
             if checks_of(res["verdict"] or {}) != checks_of(o["verdict"] or {}):
                 verdicts.append(pid)
+            if outcome(res["verdict"]) != outcome(o["verdict"]):
+                outcomes.append(pid)
             if sorted(res["shots"]) != sorted(o["shots"]) or any(
                 res["shots"][k] != o["shots"][k]
                 and images.diff_ratio(res["shots"][k], o["shots"][k], threshold=0) > 0
@@ -195,7 +202,10 @@ def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "renders": len(runs),
         "pages": len(first),
+        # any difference in a verdict, its details' figures included
         "verdicts_differ": sorted(set(verdicts)),
+        # a different pass/fail of the sample or of one of its checks
+        "outcomes_differ": sorted(set(outcomes)),
         "pixels_differ": sorted(set(pixels)),
     }
 
@@ -220,7 +230,8 @@ def print_report(report: dict[str, Any]) -> None:
     if "repeat" in report:
         r = report["repeat"]
         print(
-            f"\nrepeat: {r['renders']} renders of {r['pages']} pages; verdicts differ on "
+            f"\nrepeat: {r['renders']} renders of {r['pages']} pages; pass/fail differs on "
+            f"{len(r['outcomes_differ'])} {r['outcomes_differ']}; verdicts (details included) on "
             f"{len(r['verdicts_differ'])} {r['verdicts_differ']}, pixels on "
             f"{len(r['pixels_differ'])} {r['pixels_differ']}"
         )
