@@ -104,11 +104,12 @@ def frames_of(sample: Sample, prompt: Prompt) -> list[Frame]:
     frames: list[Frame] = []
     shots = sample.path / "shots"
     for shot in sorted(shots.glob("*.png")) if shots.is_dir() else []:
-        t = float(shot.name.removesuffix("s.png"))
+        try:
+            when = f"{float(shot.name.removesuffix('s.png')):g} s after it loaded"
+        except ValueError:
+            when = f"in {shot.name}"  # not a name gallery gives a shot
         with Image.open(shot) as img:
-            frames.append(
-                Frame(f"the page {t:g} s after it loaded ({img.width}x{img.height})", _jpeg(img))
-            )
+            frames.append(Frame(f"the page {when} ({img.width}x{img.height})", _jpeg(img)))
     preview = sample.path / "preview.webp"
     times = (sample.observation or {}).get("frame_times") or []
     if prompt.interact and preview.is_file() and times:
