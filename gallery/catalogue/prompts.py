@@ -10,15 +10,19 @@ The file shape is a contract (see the README); only ``id``, ``title`` and
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
 from gallery.catalogue.schema import convert, read_toml
 from gallery.checks.judge import DEFAULT_CHECKS, KINDS, CheckSpec
 from gallery.errors import PromptError
+
+if TYPE_CHECKING:
+    from gallery.records.store import Run, Sample
 
 #: Checks every page can get (names are a contract, see design.md).
 STANDARD_CHECKS = tuple(k.name for k in KINDS.values() if k.standard)
@@ -353,3 +357,21 @@ def select(
             )
         out.append(catalogue[pid])
     return out
+
+
+def samples_with_prompts(
+    run: Run, catalogue: dict[str, Prompt], select: Callable[[Sample], bool] | None = None
+) -> Iterator[tuple[Sample, Prompt]]:
+    """The run's samples (those ``select`` keeps) with their prompts; ``PromptError`` for a
+    sample whose prompt the catalogue does not have (the stages cannot judge it)."""
+    for sample in run.samples():
+        if select and not select(sample):
+            continue
+        prompt = catalogue.get(sample.key.prompt)
+        if prompt is None:
+            raise PromptError(
+                f"run {run.id} has samples for prompt {sample.key.prompt!r}, which is not in "
+                "the catalogue",
+                field="--prompts",
+            )
+        yield sample, prompt

@@ -21,8 +21,8 @@ import msgspec
 
 from gallery.aio import run_sync
 from gallery.catalogue.config import Config, ModelSpec
-from gallery.catalogue.prompts import Prompt
-from gallery.errors import PromptError, RecordError, UsageError
+from gallery.catalogue.prompts import Prompt, samples_with_prompts
+from gallery.errors import RecordError, UsageError
 from gallery.generate.client import (
     Outcome,
     ReplyCache,
@@ -245,15 +245,7 @@ def judge_run(
         raise UsageError(f"run {run.id} is not in an outputs folder with a cache", field="--run")
     todo: list[tuple[Sample, Prompt]] = []
     summary_ = JudgeSummary(lane)
-    for sample in run.samples():
-        if select and not select(sample):
-            continue
-        prompt = catalogue.get(sample.key.prompt)
-        if prompt is None:
-            raise PromptError(
-                f"run {run.id} has samples for prompt {sample.key.prompt!r}, which is not in the catalogue",
-                field="--prompts",
-            )
+    for sample, prompt in samples_with_prompts(run, catalogue, select):
         if not judgeable(sample):
             summary_.not_rendered += 1
             continue

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from gallery.aio import run_sync
-from gallery.catalogue.prompts import Prompt
+from gallery.catalogue.prompts import Prompt, samples_with_prompts
 from gallery.checks.judge import judge
-from gallery.errors import PromptError, RecordError, UsageError
+from gallery.errors import RecordError, UsageError
 from gallery.records.fsutil import dump_json, link_or_copy, write_bytes, write_json
 from gallery.records.schemas import load as load_record
 from gallery.records.shard import Shard
@@ -273,15 +273,7 @@ def render_run(
     index = RenderIndex.for_run(run)
     todo: list[tuple[Sample, Prompt, str]] = []
     run.clean_partial()
-    for sample in run.samples():
-        if select and not select(sample):
-            continue
-        prompt = catalogue.get(sample.key.prompt)
-        if prompt is None:
-            raise PromptError(
-                f"run {run.id} has samples for prompt {sample.key.prompt!r}, which is not in the catalogue",
-                field="--prompts",
-            )
+    for sample, prompt in samples_with_prompts(run, catalogue, select):
         reason = _no_page_reason(sample)
         if reason is not None:
             verdict = judge(None, prompt.checks, no_page=reason)

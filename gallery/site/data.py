@@ -8,7 +8,6 @@ generating or rendering while the site is built.
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from math import comb
@@ -20,8 +19,8 @@ from gallery.catalogue.config import Config
 from gallery.catalogue.prompts import Prompt
 from gallery.errors import RecordError
 from gallery.records.schemas import load as load_record
-from gallery.records.totals import LaneTotals
 from gallery.records.store import Run, Sample, SampleKey
+from gallery.records.totals import LaneTotals
 
 REFERENCE_LABEL = "reference (hand-written)"
 
