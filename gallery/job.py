@@ -6,8 +6,8 @@ true at every step, and returns what the command line prints. The status
 says how far the job got, so a plain rerun after a crash continues the same
 run (``generate.stage.INTERRUPTED``): ``running`` while replies are made,
 ``rendering`` while pages are rendered and checked (and scored by the vision
-judge, when ``[defaults] judge`` names a lane whose key is set), ``building`` while the site is written,
-``finished`` once the site is there. The site's pages are written saying
+judge, when ``[defaults] judge`` names a lane whose key is set), ``building``
+while the site is written, ``finished`` once the site is there. The site's pages are written saying
 ``finished``, the status the run has the moment they are all written.
 """
 
