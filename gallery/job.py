@@ -1,14 +1,15 @@
 """The whole job of ``gallery run``, callable from Python: generate → render → judge → build.
 
 ``run_job`` reads the config and the prompt catalogue once (through the
-``Workspace``), runs the three stages on one run, keeps ``run.json``'s status
+``Workspace``), runs the stages on one run, keeps ``run.json``'s status
 true at every step, and returns what the command line prints. The status
 says how far the job got, so a plain rerun after a crash continues the same
 run (``generate.stage.INTERRUPTED``): ``running`` while replies are made,
 ``rendering`` while pages are rendered and checked (and scored by the vision
 judge, when ``[defaults] judge`` names a lane whose key is set), ``building``
-while the site is written, ``finished`` once the site is there. The site's pages are written saying
-``finished``, the status the run has the moment they are all written.
+while the site is written, ``finished`` once the site is there. The site's
+pages are written saying ``finished``, the status the run has the moment they
+are all written.
 """
 
 from __future__ import annotations
