@@ -81,6 +81,13 @@ def diagnose(paths: Workspace, chromium: Path | None = None) -> list[Finding]:
             status = m.key_status
             detail = f"{m.api_key_env} {status}" if m.api_key_env else "no key needed"
             findings.append((True if status != "missing" else None, f"model {m.name}", detail))
+        if config.defaults.judge:
+            j = config.models[config.defaults.judge]
+            status = j.key_status
+            detail = f"{j.api_key_env} {status}" if j.api_key_env else "no key needed"
+            if status == "missing":
+                detail += ": `gallery run` skips the judge step"
+            findings.append((True if status != "missing" else None, f"judge {j.name}", detail))
     except GalleryError as exc:
         findings.append((False, "config", str(exc)))
     try:

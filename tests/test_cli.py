@@ -140,6 +140,22 @@ def test_doctor_green_after_setup(
     assert "ok    chromium launch" in result.output
 
 
+def test_doctor_names_the_judge_lane_and_its_key(
+    runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = tmp_path / "g.toml"
+    config.write_text(
+        (root / "gallery.toml")
+        .read_text()
+        .replace("[defaults]\n", '[defaults]\njudge = "gpt-4-1-judge"\n', 1)
+    )
+    result = runner.invoke(cli, ["doctor", "--config", str(config)], terminal_width=100)
+    assert "judge gpt-4-1-judge" in result.output
+    assert "OPENAI_API_KEY missing: `gallery run` skips the judge step" in result.output
+
+
 def test_doctor_fails_without_browser(
     runner: CliRunner, root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
