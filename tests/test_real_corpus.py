@@ -47,3 +47,50 @@ def test_a_third_is_held_out_and_labels_are_mixed() -> None:
     for split in real_corpus.SPLITS:
         part = [p for p in pages if p.split == split]
         assert any(not p.label.works for p in part) and any(p.label.works for p in part), split
+
+
+MOVING = """<!doctype html><html lang="en"><head><title>m</title></head><body style="margin:0">
+<canvas id=c width=1280 height=720></canvas><script>
+const g = document.getElementById('c').getContext('2d'); let x = 0;
+(function f() { x = (x + 5) % 1200; g.fillStyle = '#123'; g.fillRect(0, 0, 1280, 720);
+  g.fillStyle = 'orange'; g.fillRect(x, 300, 80, 80); requestAnimationFrame(f); })();
+</script></body></html>"""
+STILL = (
+    '<!doctype html><html lang="en"><head><title>s</title></head><body><h1>Hello</h1></body></html>'
+)
+
+
+def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -> None:
+    """The benchmark itself runs (it once broke unseen when the run manifest got a schema):
+    two tiny pages through ``render``, scored against their labels, rendered twice."""
+    import verdict_truth
+
+    monkeypatch.setattr(real_corpus, "PAGES", tmp_path / "pages")
+    (tmp_path / "pages").mkdir()
+    pages = []
+    for pid, html, moves in (("moving", MOVING, True), ("still", STILL, False)):
+        (tmp_path / "pages" / f"{pid}.html").write_text(html)
+        label = real_corpus.Label(True, moves, moves, None, True, pid)
+        pages.append(
+            real_corpus.RealPage(
+                pid,
+                "o/r",
+                "0" * 40,
+                f"{pid}.html",
+                "MIT",
+                "m",
+                "css",
+                "0" * 64,
+                "tune",
+                "none",
+                "",
+                label,
+            )  # fmt: skip
+        )
+    first, _ = verdict_truth.render(pages, tmp_path / "out", 2)
+    second, _ = verdict_truth.render(pages, tmp_path / "out", 2)
+    works = verdict_truth.agreement(pages, first)["works"]
+    assert (works["agree"], works["pages"]) == (2, 2), works
+    assert verdict_truth.disagreements(pages, first) == []
+    repeat = verdict_truth.repeat_check([first, second])
+    assert repeat["outcomes_differ"] == [] and repeat["pixels_differ"] == [], repeat
