@@ -235,28 +235,12 @@ def test_fail_on_judge_fails_a_sample_whose_judge_score_fell(
     judge(run, "hexagon/model-a/1", 0.9)
     judge(head, "hexagon/model-a/1", 0.4)
     set_baseline(Store(pytester.path / "outputs"), run)
-    quiet = gallery_pytest(pytester, "--gallery", "latest", "-k", "hexagon and model-a and 1")
-    quiet.assert_outcomes(passed=1)
-    strict = gallery_pytest(
-        pytester,
-        "--gallery",
-        "latest",
-        "-k",
-        "hexagon and model-a and 1",
-        "--gallery-fail-on-judge",
-    )
+    one = ("--gallery", "latest", "-k", "hexagon and model-a and 1")
+    gallery_pytest(pytester, *one).assert_outcomes(passed=1)  # a judge drop alone: not a failure
+    strict = gallery_pytest(pytester, *one, "--gallery-fail-on-judge")
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(
         ["*the vision judge's score fell from 0.90 in baseline r1 to 0.40*"]
     )
-    loose = gallery_pytest(
-        pytester,
-        "--gallery",
-        "latest",
-        "-k",
-        "hexagon and model-a and 1",
-        "--gallery-fail-on-judge",
-        "--gallery-judge-threshold",
-        "0.6",
-    )
-    loose.assert_outcomes(passed=1)
+    loose = ("--gallery-fail-on-judge", "--gallery-judge-threshold", "0.6")
+    gallery_pytest(pytester, *one, *loose).assert_outcomes(passed=1)
