@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,13 +40,21 @@ def check_browser(explicit: Path | None) -> list[Finding]:
     out.append(
         (True, "chromium", f"{info.path} ({info.how}) {chromium_version(info.path)}".strip())
     )
-    try:
+
+    def probe() -> bool:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(info.path), args=launch_args())
             page = browser.new_page()
             page.set_content("<canvas id=c></canvas>")
             webgl = page.evaluate("!!document.getElementById('c').getContext('webgl')")
             browser.close()
+        return bool(webgl)
+
+    try:
+        # In a thread of its own: Playwright's sync API refuses to start in a thread that
+        # already runs an event loop (a notebook, a test session driving a browser).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            webgl = pool.submit(probe).result()
         out.append((True, "chromium launch", "headless page rendered"))
         out.append(
             (

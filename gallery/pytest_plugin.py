@@ -266,9 +266,9 @@ class GallerySample(pytest.Function):
         """With --gallery-fail-on-judge: fail when the judge's score fell from the baseline's."""
         if before is None or not self.config.getoption("--gallery-fail-on-judge"):
             return
-        from gallery.compare.rule import judge_dropped, judge_score
+        from gallery.compare.rule import judge_dropped
 
-        was, now = judge_score(self.base), judge_score(self.sample)
+        was, now = self.base.judge_score, self.sample.judge_score
         threshold = self.config.getoption("--gallery-judge-threshold")
         if judge_dropped(was, now, threshold):
             raise SampleFailed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -85,13 +86,20 @@ def test_real_chromium_screenshots_a_local_page(tmp_path: Path) -> None:
         "<!doctype html><html lang=en><title>t</title>"
         "<body style='margin:0;background:#fff'><div style='width:50px;height:50px;background:#f00'></div>"
     )
-    with sync_playwright() as p:
-        b = p.chromium.launch(**browser.launch_options())
-        page = b.new_page(viewport={"width": 200, "height": 100})
-        page.goto(page_file.as_uri())
-        shot = tmp_path / "shot.png"
-        page.screenshot(path=str(shot))
-        b.close()
+    shot = tmp_path / "shot.png"
+
+    def draw() -> None:
+        with sync_playwright() as p:
+            b = p.chromium.launch(**browser.launch_options())
+            page = b.new_page(viewport={"width": 200, "height": 100})
+            page.goto(page_file.as_uri())
+            page.screenshot(path=str(shot))
+            b.close()
+
+    # A thread of its own, as doctor does: the sync API will not start where a test
+    # session's pytest-playwright already runs its event loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(draw).result()
     img = Image.open(shot).convert("RGB")
     assert img.size == (200, 100)
     assert img.getpixel((10, 10)) == (255, 0, 0)

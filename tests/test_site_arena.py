@@ -1,8 +1,6 @@
 """The arena: votes by clicking in a real Chromium, the vote API over real HTTP,
 hostile votes refused, ratings that recover known strengths.
 
-(Named test_site_*: the Chromium tests that use pytest-playwright's session-wide
-``page`` run last, after the tests that start Playwright's sync API themselves.)
 The served site is ``test_site.make_run``'s run (two model lanes and the references,
 two prompts), built and served by ``site.serve.make_server`` with an ``Arena``.
 """

@@ -81,11 +81,8 @@ def scores(store: Store) -> tuple[Any, Any]:
         return verdict.get("score")
 
     def judge(vote: Vote, side: str) -> float | None:
-        try:
-            judgement = (s := sample(vote, side)) and s.current_judgement
-        except GalleryError:
-            return None
-        return (judgement or {}).get("score")
+        s = sample(vote, side)
+        return None if s is None else s.judge_score
 
     return smoke, judge
 

@@ -324,16 +324,6 @@ def judge_dropped(before: float | None, after: float | None, threshold: float) -
     return before is not None and after is not None and round(before - after, 4) > threshold
 
 
-def judge_score(sample: Any) -> float | None:
-    """A sample's judge score for its current render (None: not judged, or unreadable)."""
-    try:
-        judgement = sample.current_judgement
-    except RecordError:
-        return None  # not a judgement gallery wrote: nothing to compare
-    score = (judgement or {}).get("score")
-    return score if isinstance(score, int | float) else None
-
-
 def read_verdict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The sample's verdict, or (None, why not): none on disk, or not judged
     (``judged: false``: the browser or the harness failed, so it says nothing of the page)."""
@@ -368,8 +358,8 @@ def _sample_diff(
     if hv is not None:
         diff.head_passed, diff.head_score = bool(hv.get("passed")), hv.get("score")
     diff.checks = check_changes(bv, hv)
-    diff.base_judge = judge_score(base.sample(key)) if in_base else None
-    diff.head_judge = judge_score(head.sample(key)) if in_head else None
+    diff.base_judge = base.sample(key).judge_score if in_base else None
+    diff.head_judge = head.sample(key).judge_score if in_head else None
     if in_base and in_head:
         diff.shots = _diff_shots(bpath, hpath, diffs, threshold, max_ratio)
     return diff

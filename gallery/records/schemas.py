@@ -135,6 +135,14 @@ class Judgement(msgspec.Struct):
     judged_at: str | None = None
 
 
+def current(judgement: dict[str, Any] | None, verdict: dict[str, Any] | None) -> dict | None:
+    """The judgement while it scores the render the verdict is of (a new render makes it
+    stale), else None: the one rule for every reader of ``judgement.json``."""
+    if judgement is None or verdict is None:
+        return None
+    return judgement if judgement.get("render_hash") == verdict.get("render_hash") else None
+
+
 SCHEMAS: dict[str, type[msgspec.Struct]] = {
     "reply.json": Reply,
     "verdict.json": Verdict,

@@ -27,12 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gallery.errors import RunNotFound, UsageError
+from gallery.errors import RecordError, RunNotFound, UsageError
 from gallery.records.fsutil import atomic_folder, is_leftover, write_bytes
 from gallery.records.manifest import RunManifest, read_manifest
 from gallery.records.manifest import encode as encode_manifest
 from gallery.records.manifest import from_builtins as manifest_from_builtins
 from gallery.records.manifest import to_builtins as manifest_builtins
+from gallery.records.schemas import current as current_judgement
 from gallery.records.schemas import load as load_record
 
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -104,10 +105,17 @@ class Sample:
     @property
     def current_judgement(self) -> dict[str, Any] | None:
         """``judgement.json`` while it scores the render on disk (a new render makes it stale)."""
-        judgement, verdict = self.judgement, self.verdict
-        if judgement is None or verdict is None:
+        return current_judgement(self.judgement, self.verdict)
+
+    @property
+    def judge_score(self) -> float | None:
+        """The judge's score of the render on disk (None: not judged, an error, or a
+        judgement that is not one gallery wrote)."""
+        try:
+            score = (self.current_judgement or {}).get("score")
+        except RecordError:
             return None
-        return judgement if judgement.get("render_hash") == verdict.get("render_hash") else None
+        return score if isinstance(score, int | float) else None
 
     @property
     def runnable(self) -> bool:

@@ -344,7 +344,6 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
             status = "rendered" if verdict else "not rendered"
             if obs.get("status") not in (None, "ok"):
                 status = f"page {obs['status']}"
-        judgement = sample.current_judgement if verdict else None
         rows.append(
             {
                 "prompt": sample.key.prompt,
@@ -355,7 +354,7 @@ def result_rows(run: Run) -> list[dict[str, Any]]:
                 "passed": verdict["passed"] if verdict else None,
                 "score": verdict["score"] if verdict else None,
                 "checks": {c["name"]: c["passed"] for c in verdict["checks"]} if verdict else {},
-                "judge_score": judgement.get("score") if judgement else None,
+                "judge_score": sample.judge_score if verdict else None,
                 # not in `results --json`: which checks decide pass/fail
                 "required": {c["name"]: c["required"] for c in verdict["checks"]}
                 if verdict

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from gallery.catalogue.config import Config
 from gallery.catalogue.prompts import Prompt
 from gallery.errors import RecordError
+from gallery.records.schemas import current as current_judgement
 from gallery.records.schemas import load as load_record
 from gallery.records.store import Run, Sample, SampleKey
 from gallery.records.totals import LaneTotals
@@ -171,9 +172,7 @@ def read_sample(sample: Sample, lane: Lane) -> SampleView:
     shots_dir = sample.path / "shots"
     shots = sorted(p.name for p in shots_dir.glob("*.png")) if shots_dir.is_dir() else []
     verdict = _load(sample.path / "verdict.json")
-    judgement = _load(sample.path / "judgement.json")
-    if judgement and (verdict or {}).get("render_hash") != judgement.get("render_hash"):
-        judgement = None  # it scored a render that is no longer there
+    judgement = current_judgement(_load(sample.path / "judgement.json"), verdict)
     return SampleView(
         key=sample.key,
         path=sample.path,
