@@ -66,7 +66,7 @@ def fit(n: int, i: np.ndarray, j: np.ndarray, won: np.ndarray, games: np.ndarray
 
 
 def ratings(votes: Iterable[Vote], *, bootstrap: int = BOOTSTRAP, seed: int = SEED) -> list[Rating]:
-    """Each voted lane's rating with a 95% bootstrap interval, best first."""
+    """Each voted lane's rating with its 95% interval, best first."""
     votes = list(votes)
     if not votes:
         return []
@@ -77,10 +77,10 @@ def ratings(votes: Iterable[Vote], *, bootstrap: int = BOOTSTRAP, seed: int = SE
     # not every vote, and a bootstrap resample is a recount of the cells.
     i_v = np.array([index[v.a.model] for v in votes])
     j_v = np.array([index[v.b.model] for v in votes])
-    w_v = np.array([_outcome(v) for v in votes])
+    outcome = np.array([_outcome(v) for v in votes])  # for the lane on side a
     swap = i_v > j_v
     lo, hi = np.where(swap, j_v, i_v), np.where(swap, i_v, j_v)
-    w_v = np.where(swap, 1 - w_v, w_v)
+    w_v = np.where(swap, 1 - outcome, outcome)  # for the lower-numbered lane
     pair = lo * n + hi
     cells, cell_of = np.unique(pair, return_inverse=True)
     ci, cj = cells // n, cells % n
@@ -91,18 +91,19 @@ def ratings(votes: Iterable[Vote], *, bootstrap: int = BOOTSTRAP, seed: int = SE
         won = np.bincount(cell_of, weights * w_v, minlength=len(cells))
         return won, games
 
-    theta = fit(n, ci, cj, *counts(None))
+    won_all, games_all = counts(None)
+    theta = fit(n, ci, cj, won_all, games_all)
     rng = np.random.default_rng(seed)
     draws = np.empty((bootstrap, n))
     for b in range(bootstrap):
         draws[b] = fit(n, ci, cj, *counts(rng.integers(0, len(votes), len(votes))))
     low, high = np.percentile(draws, [2.5, 97.5], axis=0) if bootstrap > 0 else (theta, theta)
-    se = _standard_errors(n, ci, cj, counts(None)[1], theta)
+    se = _standard_errors(n, ci, cj, games_all, theta)
     low, high = np.minimum(low, theta - 1.96 * se), np.maximum(high, theta + 1.96 * se)
     out = []
     for k, model in enumerate(lanes):
         mine = (i_v == k) | (j_v == k)
-        won = np.where(i_v == k, [_outcome(v) for v in votes], [1 - _outcome(v) for v in votes])
+        won = np.where(i_v == k, outcome, 1 - outcome)
         out.append(
             Rating(
                 model,
