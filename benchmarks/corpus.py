@@ -41,6 +41,8 @@ class Page:
     variant: int
     html: str
     prompt: Prompt
+    #: A person's label (``real_corpus.Label``) for pages of the real corpus.
+    label: Any = None
 
     @property
     def heavy(self) -> bool:
@@ -79,6 +81,39 @@ def build(variants: int = 3, only: list[str] | None = None) -> list[Page]:
         prompt = prompt_for(fixture, entry)
         for k in range(variants):
             pages.append(Page(f"{fixture}-v{k}", fixture, k, _variant(html, fixture, k), prompt))
+    return pages
+
+
+def real(count: int | None = None, split: str | None = None) -> list[Page]:
+    """Pages of the labelled real-model corpus (``real_corpus.py``), as fetched.
+
+    Each page gets the full default observation: the standard checks including
+    ``accessible`` (axe-core), plus ``interactive`` and its scripted input where
+    the page's task implies input. ``count`` pages: the corpus repeated (copies
+    differ by an HTML comment only, so each copy costs what the page costs).
+    """
+    import real_corpus
+
+    found = [p for p in real_corpus.available(real_corpus.load()) if not split or p.split == split]
+    if not found:
+        raise SystemExit("no real-corpus pages: run `python benchmarks/real_corpus.py fetch`")
+    count = count or len(found)
+    pages = []
+    for i in range(count):
+        src, k = found[i % len(found)], i // len(found)
+        html = src.file.read_text(encoding="utf-8", errors="replace")
+        entry: dict[str, Any] = {"interact": src.interact()}
+        name = f"{src.id}-r{k}"
+        pages.append(
+            Page(
+                name,
+                src.id,
+                k,
+                html if k == 0 else f"<!-- copy {k} -->\n{html}",
+                prompt_for(src.id, entry),
+                src.label,
+            )
+        )
     return pages
 
 

@@ -118,10 +118,41 @@ def test_interactive_compares_with_control(tmp_path: Path) -> None:
     )
     res = render_pages(tmp_path, {"p": BOUNCE}, prompt)["p"]
     inter = res.observation["interactive"]
-    assert inter["compared_at"] == [2.0, 5.0]
+    # The ball moves on its own and the key changed the first preview frame after it:
+    # the control load ends there, long before the last shot.
+    early = min(t for t in res.observation["frame_times"] if t > 2.0)
+    assert inter["compared_at"] == [2.0, early]
+    assert inter["ended_early"] == early
     assert max(inter["diff"]) > 0
     verdict = judge(res.observation, prompt.checks)
     assert verdict["passed"], verdict
+
+
+STILL_UNTIL_KEY = """<!doctype html><html lang="en"><head><title>k</title></head>
+<body style="margin:0;background:#123;color:#eee"><h1>Press a key</h1><script>
+addEventListener('keydown', () => { document.body.style.background = '#c60'; });
+</script></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("page", "interactive"), [(STILL_UNTIL_KEY, True), (BOUNCE.replace("vy -= 8", ""), False)]
+)
+def test_control_load_runs_to_the_end_unless_both_verdicts_are_known(
+    tmp_path: Path, page: str, interactive: bool
+) -> None:
+    """A still page (only the control can show motion after the input) and a page the
+    key does not change (only later shots could show a change) are compared up to the
+    last shot, as before the control load could end early."""
+    prompt = make_prompt(
+        interact=[{"at": 2.0, "key": "ArrowUp"}],
+        checks=[{"kind": "interactive", "required": False}, {"kind": "runs"}],
+    )
+    res = render_pages(tmp_path, {"p": page}, prompt)["p"]
+    inter = res.observation["interactive"]
+    assert "ended_early" not in inter
+    assert inter["compared_at"][0] == 2.0 and inter["compared_at"][-1] == 5.0
+    verdict = {c["name"]: c["passed"] for c in judge(res.observation, prompt.checks)["checks"]}
+    assert verdict["interactive"] is interactive
 
 
 def test_sandbox_records_and_refuses(tmp_path: Path) -> None:

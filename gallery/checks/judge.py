@@ -96,6 +96,21 @@ def _errors_before_input(obs: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in obs.get("errors", []) if first is None or e.get("t", 0) < first]
 
 
+def moves_without_input(obs: dict[str, Any]) -> bool:
+    """Whether what has been observed so far already makes ``animates`` pass.
+
+    The render stage asks this to end a control load early: once the page is known
+    to move on its own and the input is known to have changed it, more of the
+    control load cannot change either verdict.
+    """
+    return _motion(obs)[0]
+
+
+def input_changed(diff: float) -> bool:
+    """Whether pixels that differ from a load without input (this share) are the input's doing."""
+    return diff >= MOTION_MIN
+
+
 def _motion(obs: dict[str, Any]) -> tuple[bool, float]:
     """Whether the page moved without input (outside overlays), and the most pixels
     that changed: between preview frames, or (a lower bar: they are lossless, seconds
@@ -159,7 +174,7 @@ def check_interactive(obs: dict[str, Any], spec: CheckSpec) -> tuple[bool, str]:
     if inter.get("error"):
         return _fail(f"control load failed: {inter['error']}")
     diff = max(inter.get("diff") or [0.0])
-    if diff >= MOTION_MIN:
+    if input_changed(diff):
         return True, f"input changed {diff:.2%} of pixels compared with a load without input"
     return _fail("the scripted input changed nothing compared with a load without input")
 

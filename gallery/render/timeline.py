@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 import msgspec
 from playwright.async_api import Error as PlaywrightError
 
-from gallery.checks.judge import KINDS
+from gallery.checks.judge import KINDS, input_changed, moves_without_input
 from gallery.render import images
 from gallery.render.images import PREVIEW_WIDTH
 from gallery.render.pacing import Pacing
@@ -534,6 +534,18 @@ def _measure(obs: dict[str, Any], result: PageResult, prompt: Prompt) -> None:
     obs["shots"] = sorted(result.shots)
 
 
+def _early_compare(obs: dict[str, Any], events) -> float | None:
+    """The preview frame at which the control load is first compared (virtual s).
+
+    The first preview frame after the last input event: by then a key held or a
+    click has had frames to show its effect. None when there is none before the
+    last timed shot (the shots are compared anyway).
+    """
+    last_event = max(t for t, _, _ in events)
+    after = [t for t in obs.get("frame_times", []) if t > last_event]
+    return after[0] if after else None
+
+
 async def _control(
     renderer: Host,
     browser: Browser,
@@ -543,9 +555,21 @@ async def _control(
     first_input: float,
     result,
 ):
-    """Replay the main load's clock steps with no input; compare the shots after the input."""
+    """Replay the main load's clock steps with no input; compare what the input changed.
+
+    Compared with the main load: the first preview frame after the input (JPEG, as
+    the preview's frames) and the timed shots from the input on (PNG). The replay
+    ends at the preview frame when the page already moved on its own before the
+    input and the input changed that frame: the rest could change neither
+    ``interactive`` nor ``animates``, and it is most of the control load's cost.
+    """
+    obs = result.observation or {}
     compare_at = [t for t in prompt.render.screenshots if t >= first_input]
     compare_at = compare_at or [prompt.render.screenshots[-1]]
+    early = _early_compare(obs, _plan(prompt)[2])
+    if early is not None and early >= compare_at[-1]:
+        early = None
+    decided = moves_without_input(obs)
     # The control load gets a budget of its own: it repeats the main load's steps.
     # It runs in the main load's browser: that one answered until the end.
     if browser is not renderer.browser and browser in renderer._retired:
@@ -553,31 +577,41 @@ async def _control(
     control = _Load(
         renderer, browser, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
     )
-    out: dict[str, Any] = {"compared_at": compare_at, "diff": [], "motion_after_input": 0.0}
+    out: dict[str, Any] = {"compared_at": [], "diff": [], "motion_after_input": 0.0}
     # Without input the control load goes on as the main load would have: its shots
     # (and the main load's last shot before the input) show motion without input.
-    rects = overlay_rects(result.observation or {}, prompt.render.device_scale, STILL_OVERLAYS)
+    rects = overlay_rects(obs, prompt.render.device_scale, STILL_OVERLAYS)
     still = [k for k in sorted(result.shots) if float(k[:-5]) < first_input]
     last = result.shots[still[-1]] if still else None
     try:
         await control.open()
         for kind, arg in ops:
-            if kind == "stop":
-                await control.sync_animations()
-                if arg in compare_at:
-                    await control.settle()
-                    shot = await control.screenshot()
-                    main_shot = result.shots[shot_name(arg)]
-                    diff = await asyncio.to_thread(images.diff_ratio, main_shot, shot)
-                    out["diff"].append(round(diff, 5))
-                    if last is not None:
-                        motion = await asyncio.to_thread(images.faint_diff_ratio, last, shot, rects)
-                        out["motion_after_input"] = max(out["motion_after_input"], round(motion, 5))
-                    last = shot
-                    if arg == compare_at[-1]:
-                        break
-            else:
+            if kind != "stop":
                 await control.advance(kind, arg)
+                continue
+            await control.sync_animations()
+            if arg == early:
+                frame = await control.screenshot(jpeg=True)
+                main_frame = result.preview_frames[obs["frame_times"].index(arg)]
+                diff = await asyncio.to_thread(images.diff_ratio, main_frame, frame)
+                out["compared_at"].append(arg)
+                out["diff"].append(round(diff, 5))
+                if decided and input_changed(diff):
+                    out["ended_early"] = arg
+                    break
+            if arg in compare_at:
+                await control.settle()
+                shot = await control.screenshot()
+                main_shot = result.shots[shot_name(arg)]
+                diff = await asyncio.to_thread(images.diff_ratio, main_shot, shot)
+                out["compared_at"].append(arg)
+                out["diff"].append(round(diff, 5))
+                if last is not None:
+                    motion = await asyncio.to_thread(images.faint_diff_ratio, last, shot, rects)
+                    out["motion_after_input"] = max(out["motion_after_input"], round(motion, 5))
+                last = shot
+                if arg == compare_at[-1]:
+                    break
         out["errors"] = control.obs["errors"][:20]
     except (Hung, PlaywrightError) as exc:
         await _close(renderer, control)
