@@ -1,6 +1,6 @@
 """Where a page's render time goes: per-phase timings over the benchmark corpus.
 
-    .venv/bin/python benchmarks/profile_render.py [--variants 1] [--concurrency 4]
+    .venv/bin/python benchmarks/profile_render.py [--variants 1] [--concurrency N]
         [--pyinstrument out.html] [--only mandelbrot-heavy ...] [--real [N]]
 
 Wraps the renderer's calls into the page (context + load, clock steps,
@@ -31,6 +31,7 @@ from gallery.render import images  # noqa: E402
 from gallery.render import page as render  # noqa: E402
 from gallery.render import timeline as observe  # noqa: E402
 from gallery.render.libs import LibCache  # noqa: E402
+from gallery.render.stage import default_concurrency  # noqa: E402
 
 
 class ProcessCPU:
@@ -183,7 +184,7 @@ async def run(pages, dirs, concurrency: int) -> list[tuple[str, dict]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", type=int, default=1)
-    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--concurrency", type=int, default=default_concurrency())
     ap.add_argument("--only", nargs="*")
     ap.add_argument(
         "--real", type=int, nargs="?", const=0, help="N pages of the real corpus (all: no N)"
@@ -192,7 +193,8 @@ def main() -> None:
     args = ap.parse_args()
     instrument()
     if args.real is not None:
-        pages = corpus.real(args.real or None)
+        pages = [p for p in corpus.real() if not args.only or p.fixture in args.only]
+        pages = pages[: args.real or None]
     else:
         pages = corpus.build(args.variants, args.only)
     with tempfile.TemporaryDirectory() as tmp:

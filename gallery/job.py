@@ -99,7 +99,7 @@ def run_job(
     *,
     site_dir: Path,
     chromium: str | None = None,
-    render_concurrency: int = 4,
+    render_concurrency: int | None = None,
     reporter: Reporter | None = None,
     on_generated: Callable[[GenerateResult], None] | None = None,
     on_rendered: Callable[[Sample, dict[str, Any]], None] | None = None,

@@ -138,7 +138,7 @@ def run(
         paths,
         site_dir=site_dir,
         chromium=chromium,
-        render_concurrency=options.get("concurrency") or 4,
+        render_concurrency=None,  # one page per core: -j is the model requests' in flight
         reporter=_reporter(),
         on_generated=generated,
         on_rendered=print_rendered_sample,
@@ -185,7 +185,10 @@ def generate(paths: Workspace, **options: Any) -> None:
     "--prompt", "-p", "prompt_ids", multiple=True, help="Only this prompt's samples (repeatable)."
 )
 @click.option(
-    "--concurrency", "-j", type=int, default=4, show_default=True, help="Pages rendered at once."
+    "--concurrency",
+    "-j",
+    type=int,
+    help="Pages rendered at once.  [default: one per CPU core]",
 )
 @click.option("--force", is_flag=True, help="Render again even when nothing changed.")
 @CHROMIUM_OPTION
@@ -196,7 +199,7 @@ def render(
     run_id: str,
     model_names,
     prompt_ids,
-    concurrency: int,
+    concurrency: int | None,
     force: bool,
     chromium,
     shard: str | None,
@@ -217,7 +220,7 @@ def render(
 
 
 def render_stage(
-    paths: Workspace, run, *, concurrency: int, chromium=None, force=False, select=None
+    paths: Workspace, run, *, concurrency: int | None, chromium=None, force=False, select=None
 ):
     """Render a run with a line per sample and a summary; for `render` and `import`."""
     from gallery.render.browser import find_chromium
@@ -289,4 +292,4 @@ def import_(
     if do_render:
         from gallery.render.stage import Selection
 
-        render_stage(paths, run, concurrency=4, select=Selection((label,), (prompt.id,)))
+        render_stage(paths, run, concurrency=None, select=Selection((label,), (prompt.id,)))
