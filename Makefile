@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup gallery test lint format bench local-model clean
+.PHONY: setup gallery test lint format bench bench-scale local-model clean
 
 setup: $(STAMP)
 	@$(BIN)/python -m gallery.render.browser
@@ -52,6 +52,15 @@ bench: setup $(DEV_STAMP)
 	$(BIN)/python benchmarks/generation_overhead.py --json benchmarks/results/generation_overhead.json
 	$(BIN)/python benchmarks/site_build.py --json benchmarks/results/site_build.json
 	$(BIN)/python benchmarks/noop_rerun.py --json benchmarks/results/noop_rerun.json
+
+# Render cost per page as the real corpus is repeated to 10, 100 and 1,000 pages
+# (gallery alone; about an hour on 2 cores).
+bench-scale: setup $(DEV_STAMP)
+	$(BIN)/python benchmarks/real_corpus.py fetch $(if $(REAL_PAGES),--from $(REAL_PAGES))
+	for n in 10 100 1000; do \
+	  $(BIN)/python benchmarks/render_throughput.py --pages $$n --skip-multi \
+	    --json benchmarks/results/render_scale_$$n.json || exit 1; \
+	done
 
 # The local model lane (gemma3-270m in gallery.toml): installs the `local` extra
 # once (it compiles llama.cpp: several minutes), then serves Gemma 3 270M on

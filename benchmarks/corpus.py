@@ -89,8 +89,9 @@ def real(count: int | None = None, split: str | None = None) -> list[Page]:
 
     Each page gets the full default observation: the standard checks including
     ``accessible`` (axe-core), plus ``interactive`` and its scripted input where
-    the page's task implies input. ``count`` pages: the corpus repeated (copies
-    differ by an HTML comment only, so each copy costs what the page costs).
+    the page's task implies input. ``count`` pages: spread evenly over the corpus
+    when fewer, else the corpus repeated (copies differ by an HTML comment only, so
+    each copy costs what the page costs).
     """
     import real_corpus
 
@@ -100,7 +101,10 @@ def real(count: int | None = None, split: str | None = None) -> list[Page]:
     count = count or len(found)
     pages = []
     for i in range(count):
-        src, k = found[i % len(found)], i // len(found)
+        # Fewer pages than the corpus: spread over it (the manifest is grouped by
+        # source, so its first pages are not a sample of it); more: whole copies.
+        src = found[i * len(found) // count] if count < len(found) else found[i % len(found)]
+        k = i // len(found)
         html = src.file.read_text(encoding="utf-8", errors="replace")
         entry: dict[str, Any] = {"interact": src.interact()}
         name = f"{src.id}-r{k}"

@@ -536,6 +536,30 @@ def main() -> None:
         result["ratio_vs_multi"] = round(g["wall_s"] / multi, 3)
     if all(p.label is not None for p in pages):
         result["agreement"] = agreement(pages, g["verdicts"])
+    # Per page, so two runs can be told apart page by page (mode: full/sampled/budget).
+    result["per_page"] = {
+        name: {
+            "passed": g["verdicts"][name].get("passed"),
+            "failed": sorted(
+                c["name"] for c in g["verdicts"][name].get("checks", []) if not c["passed"]
+            ),
+            "mode": obs[name].get("mode"),
+            "real_s": obs[name].get("real_time_s"),
+        }
+        for name in sorted(obs)
+    }
+    copies = sorted({p.variant for p in pages})
+    if len(copies) > 1:
+        # The corpus repeated: each whole copy's summed page time should be the same
+        # (cost flat with the number of pages rendered before it).
+        result["per_copy_page_s"] = {
+            str(k): round(
+                sum(obs[p.name]["real_time_s"] for p in pages if p.variant == k)
+                / sum(1 for p in pages if p.variant == k),
+                3,
+            )
+            for k in copies
+        }
     for h in result["heavy"].values():
         if "run_for_1s_real_s" in h:
             h["every_frame_5s_estimate_s"] = round(5 * h["run_for_1s_real_s"], 2)
@@ -547,7 +571,7 @@ def main() -> None:
             "failed": shot["failed"],
         }
         result["ratio_vs_shot"] = round(g["wall_s"] / shot["wall_s"], 3)
-    print(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "per_page"}, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

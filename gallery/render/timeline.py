@@ -590,15 +590,7 @@ async def _control(
                 await control.advance(kind, arg)
                 continue
             await control.sync_animations()
-            if arg == early:
-                frame = await control.screenshot(jpeg=True)
-                main_frame = result.preview_frames[obs["frame_times"].index(arg)]
-                diff = await asyncio.to_thread(images.diff_ratio, main_frame, frame)
-                out["compared_at"].append(arg)
-                out["diff"].append(round(diff, 5))
-                if decided and input_changed(diff):
-                    out["ended_early"] = arg
-                    break
+            # In the main load's order at a stop: the timed shot, then the preview frame.
             if arg in compare_at:
                 await control.settle()
                 shot = await control.screenshot()
@@ -611,6 +603,15 @@ async def _control(
                     out["motion_after_input"] = max(out["motion_after_input"], round(motion, 5))
                 last = shot
                 if arg == compare_at[-1]:
+                    break
+            if arg == early:
+                frame = await control.screenshot(jpeg=True)
+                main_frame = result.preview_frames[obs["frame_times"].index(arg)]
+                diff = await asyncio.to_thread(images.diff_ratio, main_frame, frame)
+                out["compared_at"].append(arg)
+                out["diff"].append(round(diff, 5))
+                if decided and input_changed(diff):
+                    out["ended_early"] = arg
                     break
         out["errors"] = control.obs["errors"][:20]
     except (Hung, PlaywrightError) as exc:
