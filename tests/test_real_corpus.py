@@ -60,11 +60,8 @@ STILL = (
 )
 
 
-def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -> None:
-    """The benchmark itself runs (it once broke unseen when the run manifest got a schema):
-    two tiny pages through ``render``, scored against their labels, rendered twice."""
-    import verdict_truth
-
+def _tiny_corpus(tmp_path: Path, monkeypatch) -> list[real_corpus.RealPage]:
+    """Two labelled pages standing in for the fetched corpus: one moves, one is still."""
     monkeypatch.setattr(real_corpus, "PAGES", tmp_path / "pages")
     (tmp_path / "pages").mkdir()
     pages = []
@@ -87,6 +84,15 @@ def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -
                 label,
             )  # fmt: skip
         )
+    return pages
+
+
+def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -> None:
+    """The benchmark itself runs (it once broke unseen when the run manifest got a schema):
+    two tiny pages through ``render``, scored against their labels, rendered twice."""
+    import verdict_truth
+
+    pages = _tiny_corpus(tmp_path, monkeypatch)
     first, _ = verdict_truth.render(pages, tmp_path / "out", 2)
     second, _ = verdict_truth.render(pages, tmp_path / "out", 2)
     works = verdict_truth.agreement(pages, first)["works"]
@@ -94,3 +100,29 @@ def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -
     assert verdict_truth.disagreements(pages, first) == []
     repeat = verdict_truth.repeat_check([first, second])
     assert repeat["outcomes_differ"] == [] and repeat["pixels_differ"] == [], repeat
+
+
+def test_render_throughput_on_the_real_corpus_scores_every_copy(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """render_throughput.py's gallery phase on the real corpus (here two tiny stand-ins):
+    fewer pages than the corpus are spread over it, more are whole copies, and the
+    verdicts are scored against the labels in the same run."""
+    import asyncio
+
+    import corpus
+    import render_throughput
+
+    found = _tiny_corpus(tmp_path, monkeypatch)
+    monkeypatch.setattr(real_corpus, "available", lambda pages: found)
+    monkeypatch.setattr(real_corpus, "load", lambda: found)
+    assert [p.name for p in corpus.real(1)] == ["moving-r0"]
+    pages = corpus.real(3)
+    assert [p.name for p in pages] == ["moving-r0", "still-r0", "moving-r1"]
+    assert pages[2].html.startswith("<!-- copy 1 -->") and pages[2].label == found[0].label
+    dirs = corpus.write(pages, tmp_path / "in")
+    (tmp_path / "out").mkdir()
+    g = asyncio.run(render_throughput.gallery_phase(pages, dirs, 2))
+    assert sorted(g["verdicts"]) == sorted(p.name for p in pages)
+    works = render_throughput.agreement(pages, g["verdicts"])["works"]
+    assert (works["agree"], works["pages"]) == (3, 3), g["verdicts"]
