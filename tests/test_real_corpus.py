@@ -108,10 +108,10 @@ def test_render_throughput_on_the_real_corpus_scores_every_copy(
     """render_throughput.py's gallery phase on the real corpus (here two tiny stand-ins):
     fewer pages than the corpus are spread over it, more are whole copies, and the
     verdicts are scored against the labels in the same run."""
-    import asyncio
-
     import corpus
     import render_throughput
+
+    from gallery.aio import run_sync
 
     found = _tiny_corpus(tmp_path, monkeypatch)
     monkeypatch.setattr(real_corpus, "available", lambda pages: found)
@@ -122,7 +122,9 @@ def test_render_throughput_on_the_real_corpus_scores_every_copy(
     assert pages[2].html.startswith("<!-- copy 1 -->") and pages[2].label == found[0].label
     dirs = corpus.write(pages, tmp_path / "in")
     (tmp_path / "out").mkdir()
-    g = asyncio.run(render_throughput.gallery_phase(pages, dirs, 2))
+    g = run_sync(
+        render_throughput.gallery_phase(pages, dirs, 2)
+    )  # pytest-playwright's loop may run
     assert sorted(g["verdicts"]) == sorted(p.name for p in pages)
     works = render_throughput.agreement(pages, g["verdicts"])["works"]
     assert (works["agree"], works["pages"]) == (3, 3), g["verdicts"]
