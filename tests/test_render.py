@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -195,12 +196,12 @@ MIXED = """<!doctype html><html lang="en"><head><title>mixed</title><style>
 </body></html>"""
 
 
-def assert_same_pixels_in_four_loads_at_once(tmp_path: Path, html: str):
+def assert_same_pixels_in_four_loads_at_once(tmp_path: Path, html: str, prompt=None):
     """Render ``html`` four times at once in one browser (the machine busy); every shot
     must be identical. Returns the first result."""
     import asyncio
 
-    prompt = make_prompt()
+    prompt = prompt or make_prompt()
     d = tmp_path / "p"
     d.mkdir()
     (d / "index.html").write_text(html)
@@ -245,6 +246,80 @@ def test_a_transition_restarted_every_frame_gives_the_same_pixels(tmp_path: Path
     such a clock once differed)."""
     first = assert_same_pixels_in_four_loads_at_once(tmp_path, TRANSITIONED_HAND)
     assert images.diff_ratio(first.shots["002.00s.png"], first.shots["005.00s.png"]) > 0
+
+
+SCROLLS = """<!doctype html><html lang="en"><head><title>scroll</title><style>
+html { scroll-behavior: smooth; }
+body { margin: 0; }
+div { height: 720px; }
+</style></head><body><div style="background:#c00"></div><div style="background:#0a0"></div>
+<div id="end" style="background:#00c"></div><script>
+addEventListener('keydown', (e) => {
+  if (e.key === 'x') document.getElementById('end').scrollIntoView({behavior: 'smooth'});
+  if (e.key === 'y') window.scrollTo(0, 720);  // smooth by the stylesheet
+});
+</script></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("key", "colour"), [("x", (0, 0, 204)), ("y", (0, 170, 0)), ("PageDown", None)]
+)
+def test_a_scroll_lands_before_the_shot(tmp_path: Path, key: str, colour) -> None:
+    """Smooth scrolling glides on real time: a shot taken just after the input caught
+    the page anywhere along the way (a typing test's header cut at a different height
+    in each render). The scroll a page asks for, smooth in a call or by its stylesheet,
+    and the browser's own (a page-down key) land at once, so the shot at the input is
+    the page where the scroll ends."""
+    from PIL import Image
+
+    prompt = make_prompt(interact=[{"at": 2.0, "key": key}])
+    res = render_pages(tmp_path, {"p": SCROLLS}, prompt)["p"]
+    at_input, later = res.shots["002.00s.png"], res.shots["005.00s.png"]
+    assert images.diff_ratio(res.shots["000.50s.png"], at_input) > 0.5, "the page did not scroll"
+    assert images.diff_ratio(at_input, later, threshold=0) == 0.0, "still scrolling at the shot"
+    if colour:
+        pixels = Image.open(io.BytesIO(at_input)).convert("RGB")
+        assert pixels.getpixel((10, 10)) == colour and pixels.getpixel((10, 700)) == colour
+
+
+PRESSED = """<!doctype html><html lang="en"><head><title>press</title><style>
+body { margin: 0; background: #fff; }
+button { position: absolute; left: 540px; top: 260px; width: 200px; height: 200px;
+  border: 0; background: #36c; transition: transform 1s linear, background-color 1s linear; }
+button:hover { transform: scale(1.4) rotate(20deg); background: #c63; }
+button:active { transform: scale(0.6) rotate(-30deg); background: #3c6; }
+</style></head><body><button>press</button></body></html>"""
+
+
+def test_the_transitions_of_one_click_give_the_same_pixels(tmp_path: Path) -> None:
+    """A click is a move, a press and a release, with real time between them; each
+    starts a transition from where the one before had got to. Pinned event by event,
+    four loads at once agree on where the button is after the click."""
+    prompt = make_prompt(interact=[{"at": 2.0, "click": [640, 360]}])
+    first = assert_same_pixels_in_four_loads_at_once(tmp_path, PRESSED, prompt)
+    assert images.diff_ratio(first.shots["000.50s.png"], first.shots["002.00s.png"]) > 0
+
+
+SLIDER = """<!doctype html><html lang="en"><head><title>slider</title><style>
+body { margin: 0; background: #111; }
+input { position: absolute; left: 240px; top: 340px; width: 800px; -webkit-appearance: none;
+  height: 8px; background: #555; }
+input::-webkit-slider-thumb { -webkit-appearance: none; width: 40px; height: 40px;
+  border-radius: 50%; background: #39f; transition: box-shadow 1s linear, transform 1s linear; }
+input::-webkit-slider-thumb:hover { box-shadow: 0 0 0 30px #39f8; transform: scale(1.5); }
+input:active::-webkit-slider-thumb { box-shadow: 0 0 0 60px #f938; transform: scale(0.7); }
+</style></head><body><input type="range" min="0" max="100" value="20"></body></html>"""
+
+
+def test_a_transition_in_the_browsers_own_shadow_tree_gives_the_same_pixels(
+    tmp_path: Path,
+) -> None:
+    """A range input's thumb lives in the browser's shadow tree, where the page's
+    animation list does not reach, so it cannot be pinned: the document timeline
+    stands still instead, and four loads at once agree on the dragged thumb."""
+    prompt = make_prompt(interact=[{"at": 2.0, "drag": [[400, 344], [700, 344]]}])
+    first = assert_same_pixels_in_four_loads_at_once(tmp_path, SLIDER, prompt)
+    assert images.diff_ratio(first.shots["000.50s.png"], first.shots["002.00s.png"]) > 0
 
 
 def test_a_page_too_heavy_for_every_stop_is_seen_at_its_shots(

@@ -46,6 +46,23 @@ WEBGL_FLAGS = (
 )
 
 
+#: The same pixels for the same page in every render: headless Chromium's own
+#: ``--deterministic-mode`` set, less its begin-frame control (which Playwright cannot
+#: drive). Animations run on the main thread, so a paused one is drawn where it was
+#: pinned, not where the compositor had run it on real time (seen: a clock's second
+#: hand, a pulsing title, a turning teabag each drawn at a different instant in one
+#: render in three); every raster and image decode is done before a frame is drawn;
+#: and a user scroll (a Space press, a wheel) jumps instead of gliding in real time.
+DETERMINISM_FLAGS = (
+    "--run-all-compositor-stages-before-draw",
+    "--disable-threaded-animation",
+    "--disable-checker-imaging",
+    "--disable-image-animation-resync",
+    "--disable-new-content-rendering-timeout",
+    "--disable-smooth-scrolling",
+)
+
+
 @dataclass(frozen=True)
 class ChromiumInfo:
     path: Path
@@ -186,10 +203,12 @@ def _ask_version(path: Path) -> str:
 
 
 def launch_args(*, webgl: bool = True) -> list[str]:
-    """Chromium flags: quiet networking, software WebGL, and ``--no-sandbox`` when root."""
+    """Chromium flags: quiet networking, software WebGL, deterministic drawing, and
+    ``--no-sandbox`` when root."""
     args = list(QUIET_FLAGS)
     if webgl:
         args += WEBGL_FLAGS
+    args += DETERMINISM_FLAGS
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--no-sandbox")
     return args

@@ -202,12 +202,31 @@ INIT_SCRIPT = """
       return gls.length;
     },
   })});
+  // Smooth scrolling runs on real time, in the compositor: a shot taken while one is
+  // under way caught the page anywhere along it (a typing test that scrolls the next
+  // letter into view showed its header cut at a different height in each render).
+  // Every scroll the page asks for lands at once, where the smooth one would end.
+  const instant = (o) => (o && typeof o === 'object' && o.behavior === 'smooth')
+    ? Object.assign({}, o, {behavior: 'instant'}) : o;
+  for (const [proto, names] of [[Element.prototype, ['scroll', 'scrollTo', 'scrollBy', 'scrollIntoView']],
+                                [window, ['scroll', 'scrollTo', 'scrollBy']]]) {
+    for (const name of names) {
+      const original = proto[name];
+      if (typeof original !== 'function') continue;
+      proto[name] = function (...args) {
+        if (args.length) args[0] = instant(args[0]);
+        return apply(original, this, args);
+      };
+    }
+  }
   // The text caret blinks on a real-time timer of its own: hide it for good (a
-  // stylesheet that is no DOM node), as Playwright hides it for each screenshot.
+  // stylesheet that is no DOM node), as Playwright hides it for each screenshot. And
+  // a stylesheet's `scroll-behavior: smooth` (anchors, focus) gives way to instant.
   try {
-    const caret = new CSSStyleSheet();
-    caret.replaceSync('*, *::before, *::after { caret-color: transparent !important; }');
-    document.adoptedStyleSheets = [...document.adoptedStyleSheets, caret];
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync('*, *::before, *::after { caret-color: transparent !important; }'
+                      + ' * { scroll-behavior: auto !important; }');
+    document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
   } catch (e) {}
 })();
 """
@@ -224,16 +243,20 @@ WORLD_SCRIPT = """
   // real time; taken from the stop before, the last one has run its course by now and
   // shows the page's value, the same every time. A lone transition (a hover, a slow
   // fade) starts from a value that does not depend on drawing, and is seen moving.
+  // "The stop before" is the last different time this was called at: it is called
+  // again at the same stop between the events of one input (a click's move, press
+  // and release each start a transition from where the one before had got to, so
+  // each is pinned before the next begins) and after the frames before a shot.
   const starts = new WeakMap(), done = new WeakSet();
-  let last = 0;
+  let last = 0, current = 0;
   globalThis.__gallerySync = (now) => {
+    if (now !== current) { last = current; current = now; }
     for (const a of document.getAnimations()) {
       if (!starts.has(a)) starts.set(a, a instanceof CSSTransition ? last : now);
       if (done.has(a)) continue;
       try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
       if (a.playState === 'finished') done.add(a);
     }
-    last = now;
     // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
     for (const svg of document.querySelectorAll('svg')) {
       if (svg.ownerSVGElement || typeof svg.pauseAnimations !== 'function') continue;
@@ -241,8 +264,11 @@ WORLD_SCRIPT = """
       try { svg.pauseAnimations(); svg.setCurrentTime((now - starts.get(svg)) / 1000); } catch (e) {}
     }
   };
-  // One real animation frame (this world's requestAnimationFrame is not the clock's).
-  globalThis.__galleryFrame = () => new Promise(r => requestAnimationFrame(() => r(1)));
+  // Two real animation frames (this world's requestAnimationFrame is not the clock's):
+  // a frame callback runs before that frame's commit, so only the second one comes
+  // after what was set before the first (a paused animation's time) has been drawn.
+  globalThis.__galleryFrame = () => new Promise(r =>
+    requestAnimationFrame(() => requestAnimationFrame(() => r(1))));
 })();
 """
 
@@ -431,6 +457,7 @@ class _Load:
         self.cdp: Any = None  # the page's CDP session: one round trip per screenshot
         self._acquired = False  # counted in the renderer's loads of ``browser``
         self._world: int | None = None  # the isolated world's execution context
+        self.pointed = False  # the mouse has been on the page (see ``settle``)
         self.obs: dict[str, Any] = {
             "console": [],
             "errors": [],
@@ -565,8 +592,15 @@ class _Load:
         # ThreadTime for the probe; navigations the page asks for (to record the ones
         # to other programs: mailto:, ssh:, any non-web scheme, which no route sees).
         self.cdp.on("Page.frameRequestedNavigation", self._on_navigation_request)
+        # The document timeline stands still: every animation runs only where the world
+        # script pins it, and one the script cannot see (a range input's thumb, in the
+        # browser's own shadow tree) waits where it began instead of running on real time.
         await self.call(
-            asyncio.gather(self.cdp.send("Performance.enable"), self.cdp.send("Page.enable")),
+            asyncio.gather(
+                self.cdp.send("Performance.enable"),
+                self.cdp.send("Page.enable"),
+                self.cdp.send("Animation.setPlaybackRate", {"playbackRate": 0}),
+            ),
             "metrics",
         )
         ctx.on("page", self._on_popup)  # after new_page: only popups arrive here
@@ -757,16 +791,23 @@ class _Load:
         await self.in_world(f"__gallerySync({int(self.vt)})", "animation sync")
 
     async def settle(self) -> None:
-        """Let one real frame pass before a timed screenshot.
+        """Let real frames pass before a timed screenshot.
 
-        A CSS transform animation pinned at a new time is drawn by the compositor
-        a frame later: captured at once, its edges came out one way or the other
-        depending on the machine's load (seen: 2 renders in 8 differed). After a
-        frame they are the same every time. A frame that does not come in a second
-        is not waited for (the capture has its own remedy for a stuck compositor).
+        A CSS transform animation pinned at a new time is drawn a frame later:
+        captured at once, its edges came out one way or the other depending on the
+        machine's load (seen: 2 renders in 8 differed). After the frames they are
+        the same every time. Once the pointer has been on the page, Chromium
+        updates what is hovered in those frames (the page moved under it: a
+        clicked minesweeper cell opened), which starts transitions on real time:
+        they are pinned and drawn before the capture too. A frame that does not
+        come in a second is not waited for (the capture has its own remedy for a
+        stuck compositor).
         """
         with contextlib.suppress(Hung):
             await self.in_world("__galleryFrame()", "frame", promise=True, limit=1.0)
+            if self.pointed:
+                await self.sync_animations()
+                await self.in_world("__galleryFrame()", "frame", promise=True, limit=1.0)
 
     async def screenshot(self, *, jpeg: bool = False) -> bytes:
         """A PNG (timed shots) or JPEG (preview frames) of the viewport.
@@ -834,22 +875,42 @@ class _Load:
         return True
 
     async def send(self, step: InteractStep, phase: str) -> None:
+        """One input step, event by event, pinning what each event starts before the
+        next (see WORLD_SCRIPT): between Playwright's events of a click real time
+        passes, and a transition left running would hand the next one a start
+        value that depends on it."""
         kb, mouse = self.page.keyboard, self.page.mouse
+        calls: list[tuple[Any, str]] = []
         if step.key:
             if phase == "start" and step.hold:
-                await self.call(kb.down(step.key), "key down")
+                calls = [(lambda: kb.down(step.key), "key down")]
             elif phase == "end":
-                await self.call(kb.up(step.key), "key up")
+                calls = [(lambda: kb.up(step.key), "key up")]
             else:
-                await self.call(kb.press(step.key), "key press")
+                calls = [
+                    (lambda: kb.down(step.key), "key down"),
+                    (lambda: kb.up(step.key), "key up"),
+                ]
         elif step.click:
-            await self.call(mouse.click(*step.click), "click")
+            x, y = step.click
+            calls = [
+                (lambda: mouse.move(x, y), "mouse move"),
+                (lambda: mouse.down(), "mouse down"),
+                (lambda: mouse.up(), "mouse up"),
+            ]
         elif step.drag:
             (x1, y1), (x2, y2) = step.drag
-            await self.call(mouse.move(x1, y1), "mouse move")
-            await self.call(mouse.down(), "mouse down")
-            await self.call(mouse.move(x2, y2, steps=8), "drag")
-            await self.call(mouse.up(), "mouse up")
+            calls = [
+                (lambda: mouse.move(x1, y1), "mouse move"),
+                (lambda: mouse.down(), "mouse down"),
+                (lambda: mouse.move(x2, y2, steps=8), "drag"),
+                (lambda: mouse.up(), "mouse up"),
+            ]
+        self.pointed = self.pointed or bool(step.click or step.drag)
+        for i, (make, what) in enumerate(calls):
+            if i:
+                await self.sync_animations()
+            await self.call(make(), what)
 
     async def close(self) -> bool:
         """Close the context (once); False when even that hangs (the browser must go)."""
