@@ -174,7 +174,8 @@ async def run(pages, dirs, concurrency: int) -> list[tuple[str, dict]]:
         async def one(page):
             async with sem:
                 res = await renderer.render(dirs[page.name], page.prompt)
-            await asyncio.to_thread(images.animated_webp, res.preview_frames)
+            if res.preview_frames:  # none when the page failed before its first frame
+                await asyncio.to_thread(images.animated_webp, res.preview_frames)
             out.append((page.name, res.observation))
 
         await asyncio.gather(*(one(p) for p in pages))
