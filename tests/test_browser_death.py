@@ -99,6 +99,65 @@ def test_pages_in_a_killed_browser_get_the_verdicts_of_an_undisturbed_render(
             assert images.diff_ratio(a.shots[shot], b.shots[shot], threshold=0) == 0.0, (name, shot)
 
 
+def gpu_process(renderer: Renderer) -> int:
+    """The shared browser's GPU process (a zygote's child): where its frames are drawn."""
+    parent, gpu = {}, []
+    for proc in Path("/proc").iterdir():
+        try:
+            parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if b"--type=gpu-process" in (proc / "cmdline").read_bytes():
+                gpu.append(int(proc.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    browser = browser_process(renderer)
+    for pid in gpu:
+        ancestor = pid
+        while ancestor in parent and ancestor != browser:
+            ancestor = parent[ancestor]
+        if ancestor == browser:
+            return pid
+    raise AssertionError("the browser has no GPU process")
+
+
+def test_a_browser_that_stops_drawing_is_not_the_pages_verdict(tmp_path: Path) -> None:
+    """The shared browser's GPU process is stopped (SIGSTOP): nothing is drawn, and the
+    page, waiting on it, stops answering. Seen for real, now and then, under load: the
+    page was recorded "hung". It is rendered again in a browser of its own, and gets the
+    verdict and pixels of a render nothing disturbed."""
+    name = "canvas-bounce"
+    prompt = prompt_for(name)
+
+    async def go():
+        async with Renderer(libs=None) as renderer:
+            out = []
+            for folder in ("calm", "stalled"):
+                d = tmp_path / folder
+                d.mkdir()
+                (d / "index.html").write_bytes((PAGES / f"{name}.html").read_bytes())
+                if folder == "calm":
+                    out.append(await renderer.render(d, prompt))
+                    continue
+                gpu = gpu_process(renderer)
+                os.kill(gpu, signal.SIGSTOP)
+                try:
+                    out.append(await renderer.render(d, prompt))
+                finally:
+                    os.kill(gpu, signal.SIGCONT)
+            return out
+
+    calm, stalled = run_sync(go())
+    assert stalled.observation["status"] == "ok", stalled.observation.get("detail")
+    assert any("shared browser" in r for r in stalled.observation["retried"])
+    assert "retried" not in calm.observation
+    va, vb = judge(calm.observation, prompt.checks), judge(stalled.observation, prompt.checks)
+    assert [(c["name"], c["passed"]) for c in vb["checks"]] == [
+        (c["name"], c["passed"]) for c in va["checks"]
+    ]
+    assert sorted(calm.shots) == sorted(stalled.shots)
+    for shot in calm.shots:
+        assert images.diff_ratio(calm.shots[shot], stalled.shots[shot], threshold=0) == 0.0, shot
+
+
 def test_no_browser_at_all_means_not_judged_and_never_reused(tmp_path: Path) -> None:
     store = Store(tmp_path / "out")
     run = store.new_run("r")

@@ -103,6 +103,8 @@ class Observation(msgspec.Struct):
     errors: list[dict[str, Any]] = []
     requests: dict[str, Any] = {}
     frame_times: list[float] = []
+    #: failures of the browser or the harness that made the page be rendered again
+    retried: list[str] = []
 
 
 class JudgedItem(msgspec.Struct):

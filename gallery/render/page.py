@@ -379,6 +379,13 @@ class BrowserGone(Exception):
     a machine that stalls. Not the page's fault, so never the page's verdict."""
 
 
+class Unconfirmed(BrowserGone):
+    """The page stopped answering in the browser it shares with other pages. That can
+    be the page (a loop) or the browser (seen: its GPU process stalled, and a page
+    waiting on it stops answering too, now and then, under load): only the same in a
+    browser of the page's own makes it the page's verdict."""
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [""])[0][:300]
 

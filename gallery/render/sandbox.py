@@ -43,6 +43,7 @@ from gallery.render.page import (
     CALL_TIMEOUT_S,
     BrowserGone,
     PageResult,
+    Unconfirmed,
     _drop,
     _first_line,
     _quiet,
@@ -398,7 +399,9 @@ class Renderer:
         A failure of the browser or of the harness is never the page's verdict: the
         page is rendered again (the last attempt in a browser of its own, so that no
         other page can take it down), and when no attempt gets through the result is
-        *not judged*, with the reasons.
+        *not judged*, with the reasons. A page that stops answering in the shared
+        browser goes straight to a browser of its own: hung there too, it is hung.
+        What the page was spared is kept in its observation (``retried``).
         """
         from gallery.render.timeline import observe
 
@@ -407,16 +410,23 @@ class Renderer:
         # be left to: a call into a browser that stopped answering.
         backstop = 2 * prompt.render.budget + 2 * LAUNCH_TIMEOUT_S
         failures: list[str] = []
-        for attempt in range(RENDER_ATTEMPTS):
+        attempt = 0
+        while attempt < RENDER_ATTEMPTS:
             alone = attempt == RENDER_ATTEMPTS - 1
+            attempt += 1
             browser: Browser | None = None
             try:
                 browser = await (self._launch() if alone else self.shared_browser())
-                return await asyncio.wait_for(
+                result = await asyncio.wait_for(
                     observe(self, browser, artifact, prompt, pacing), backstop
                 )
+                if failures:
+                    result.observation["retried"] = failures  # what the page was spared
+                return result
             except BrowserGone as exc:
                 failures.append(str(exc))
+                if isinstance(exc, Unconfirmed):
+                    attempt = RENDER_ATTEMPTS - 1  # straight to a browser of its own
             except TimeoutError:
                 failures.append(f"the render did not finish within {backstop:.0f} s")
                 if browser is not None and browser is self.browser:

@@ -39,6 +39,7 @@ from gallery.render.page import (
     Host,
     Hung,
     PageResult,
+    Unconfirmed,
     _Load,
     _plan,
     shot_name,
@@ -111,11 +112,15 @@ async def _failure(renderer: Host, load: _Load, exc: Exception) -> tuple[str, st
 
     A hang or an error counts against the page only while its browser still
     answers (asked once the load is closed): a browser that died or stalls
-    failed every page it held.
+    failed every page it held. A hang in the shared browser is the page's only
+    once it hangs again in a browser of its own (``Unconfirmed``).
     """
     detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     if not await renderer.alive(load.browser, probe=True):
         raise BrowserGone(f"the browser stopped answering while the page ran ({detail})")
+    shared = load.browser is renderer.browser or load.browser in renderer._retired
+    if isinstance(exc, Hung) and shared:
+        raise Unconfirmed(f"the page stopped answering in the shared browser ({detail})")
     if isinstance(exc, Hung):
         return "hung", detail
     return ("crashed" if load.obs["crashed"] else "error"), detail
