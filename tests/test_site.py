@@ -209,6 +209,7 @@ def write_sample(
             },
             "navigations": [],
             "popups": [],
+            "retried": ["the page stopped answering in the shared browser (<b>stall</b>)"],
             "axe": {
                 "violations": [
                     {"id": "color-contrast", "impact": "serious", "help": "Contrast", "nodes": [1]}
@@ -488,7 +489,8 @@ def test_sample_page_content(built: tuple[Path, Any]) -> None:
     for words in ("runs ok", "animates ok", "failed <because>", "TypeError: x is undefined",
                   "https://evil.example/x.js", "not a known CDN", "Uncaught <img src=x",
                   "1,001 out", "10.0 s", "500 ms", "$0.0020", "index.html", "style.css",
-                  "Raw reply", "Reasoning"):  # fmt: skip
+                  "Raw reply", "Reasoning",
+                  "rendered again (the page stopped answering in the shared browser (<b>stall"):  # fmt: skip
         assert words in text, words
     imgs = [a["src"] for a in page.find("img")]
     assert imgs == ["preview.webp", "shots/000.50s.png", "shots/002.00s.png", "shots/005.00s.png"]
