@@ -92,6 +92,10 @@ OVERLAY_SHARE = 0.05
 #: ... and an element a CSS animation moves, at most this share: an indicator.
 INDICATOR_SHARE = 0.005
 MAX_OVERLAYS = 30
+#: Overlays kept track of from stop to stop (see WORLD_SCRIPT), and at most how many of
+#: those gone by the end are recorded (among the MAX_OVERLAYS).
+MAX_SIGHTED = 100
+MAX_GONE = 10
 MAX_EVENTS = 200
 #: URL schemes a page navigates to without leaving the browser; any other opens a program.
 WEB_SCHEMES = ("http", "https", "about", "data", "blob", "javascript", "")
@@ -249,8 +253,9 @@ WORLD_SCRIPT = """
   // each is pinned before the next begins) and after the frames before a shot.
   const starts = new WeakMap(), done = new WeakSet();
   let last = 0, current = 0;
-  globalThis.__gallerySync = (now) => {
+  globalThis.__gallerySync = (now, sight) => {
     if (now !== current) { last = current; current = now; }
+    if (sight) __gallerySight();
     for (const a of document.getAnimations()) {
       if (!starts.has(a)) starts.set(a, a instanceof CSSTransition ? last : now);
       if (done.has(a)) continue;
@@ -264,6 +269,77 @@ WORLD_SCRIPT = """
       try { svg.pauseAnimations(); svg.setCurrentTime((now - starts.get(svg)) / 1000); } catch (e) {}
     }
   };
+  // Small boxes of text laid over the page (position fixed/absolute/sticky, at most
+  // %(overlay_share)s of the viewport: a frame counter, a caption, a hint) and small
+  // elements that a CSS or Web Animation moves (at most %(indicator_share)s: a spinner, a
+  // pulsing dot, a blinking cursor), as [element, its box, kind]. Neither is the page's
+  // content; a counter's or an indicator's changes are not its motion either (timeline.py).
+  globalThis.__galleryOverlays = () => {
+    const body = document.body, vw = innerWidth, vh = innerHeight;
+    const out = [], seen = new Set(), placed = new Map();
+    const box = (el) => {
+      const chain = [];
+      let found = null;
+      for (let e = el; e && e !== body && e !== document.documentElement; e = e.parentElement) {
+        if (placed.has(e)) { found = placed.get(e); break; }
+        chain.push(e);
+        const p = getComputedStyle(e).position;
+        if (p === 'fixed' || p === 'absolute' || p === 'sticky') { found = e; break; }
+      }
+      for (const e of chain) placed.set(e, found);
+      return found;
+    };
+    const walker = document.createTreeWalker(body || document.documentElement, NodeFilter.SHOW_TEXT);
+    for (let n = 0; n < 3000 && out.length < %(max_overlays)d && walker.nextNode(); n++) {
+      const text = walker.currentNode;
+      if (!text.data.trim() || !text.parentElement) continue;
+      const el = box(text.parentElement);
+      if (!el || seen.has(el)) continue;
+      seen.add(el);
+      const r = el.getBoundingClientRect();
+      if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(overlay_share)s * vw * vh) continue;
+      if (r.right <= 0 || r.bottom <= 0 || r.left >= vw || r.top >= vh) continue;
+      // A counter: short text with a number in it ("FPS: 60", "Frame 120"), whose
+      // changes are not the page moving. Other text (a caption, a typing terminal) may be.
+      const words = String(el.innerText || '').trim();
+      out.push([el, r, words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text']);
+    }
+    for (const a of document.getAnimations().slice(0, 200)) {
+      if (out.length >= %(max_overlays)d) break;
+      const el = a.effect && a.effect.target;
+      if (!el || !el.getBoundingClientRect || seen.has(el)) continue;
+      seen.add(el);
+      const r = el.getBoundingClientRect();
+      if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(indicator_share)s * vw * vh) continue;
+      out.push([el, r, 'indicator']);
+    }
+    return out;
+  };
+  // Overlays seen at the main load's stops, each with the area it covered: one seen
+  // and gone by the end of the load (a loading caption, a hint, a toast) is neither
+  // content nor motion, though it changed the pixels where it was (timeline.py).
+  const sighted = new Map();
+  const shown = (el) => {
+    if (!el.isConnected) return false;
+    if (el.checkVisibility && !el.checkVisibility({opacityProperty: true, visibilityProperty: true})) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0 && r.left < innerWidth && r.top < innerHeight;
+  };
+  globalThis.__gallerySight = () => {
+    const most = %(overlay_share)s * 2 * innerWidth * innerHeight;
+    for (const [el, r] of __galleryOverlays()) {
+      if (!shown(el)) continue;
+      const b = sighted.get(el);
+      if (!b) {
+        if (sighted.size < %(max_sighted)d) sighted.set(el, [r.left, r.top, r.right, r.bottom]);
+        continue;
+      }
+      // A toast that slides covers its path; one that grows past an overlay's size is kept as it was.
+      const u = [Math.min(b[0], r.left), Math.min(b[1], r.top), Math.max(b[2], r.right), Math.max(b[3], r.bottom)];
+      if ((u[2] - u[0]) * (u[3] - u[1]) <= most) sighted.set(el, u);
+    }
+  };
+  globalThis.__galleryGone = () => [...sighted].filter(([el]) => !shown(el));
   // Two real animation frames (this world's requestAnimationFrame is not the clock's):
   // a frame callback runs before that frame's commit, so only the second one comes
   // after what was set before the first (a paused animation's time) has been drawn.
@@ -272,60 +348,34 @@ WORLD_SCRIPT = """
 })();
 """
 
+WORLD_SCRIPT %= {
+    "overlay_share": OVERLAY_SHARE,
+    "indicator_share": INDICATOR_SHARE,
+    "max_overlays": MAX_OVERLAYS,
+    "max_sighted": MAX_SIGHTED,
+}
+
 #: The page's facts at the end of the load, from the isolated world (``_Load.world``):
 #: native DOM getters the page cannot redefine; every string and list is cut here.
 COLLECT_SCRIPT = """
 (() => {
-  const body = document.body, vw = innerWidth, vh = innerHeight;
+  const body = document.body;
   const canvases = [...document.querySelectorAll('canvas')].slice(0, 20).map(c => {
     const r = c.getBoundingClientRect();
     return {width: c.width, height: c.height, visible: r.width > 0 && r.height > 0};
   });
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
-  // Small boxes of text laid over the page (position fixed/absolute/sticky, at most
-  // %(overlay_share)s of the viewport): a frame counter, a caption, a hint. They are not
-  // the page's content; a counter's changes are not its motion either (timeline.py).
-  const overlays = [], seen = new Set(), placed = new Map();
-  const box = (el) => {
-    const chain = [];
-    let found = null;
-    for (let e = el; e && e !== body && e !== document.documentElement; e = e.parentElement) {
-      if (placed.has(e)) { found = placed.get(e); break; }
-      chain.push(e);
-      const p = getComputedStyle(e).position;
-      if (p === 'fixed' || p === 'absolute' || p === 'sticky') { found = e; break; }
-    }
-    for (const e of chain) placed.set(e, found);
-    return found;
-  };
-  const walker = document.createTreeWalker(body || document.documentElement, NodeFilter.SHOW_TEXT);
-  for (let n = 0; n < 3000 && overlays.length < %(max_overlays)d && walker.nextNode(); n++) {
-    const text = walker.currentNode;
-    if (!text.data.trim() || !text.parentElement) continue;
-    const el = box(text.parentElement);
-    if (!el || seen.has(el)) continue;
-    seen.add(el);
-    const r = el.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(overlay_share)s * vw * vh) continue;
-    if (r.right <= 0 || r.bottom <= 0 || r.left >= vw || r.top >= vh) continue;
-    // A counter: short text with a number in it ("FPS: 60", "Frame 120"), whose
-    // changes are not the page moving. Other text (a caption, a typing terminal) may be.
-    const words = String(el.innerText || '').trim();
-    const kind = words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text';
-    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
-  }
-  // Small elements that a CSS or Web Animation moves (a spinner, a pulsing dot, a
-  // blinking cursor: at most %(indicator_share)s of the viewport): an indicator alone
-  // is not the page showing or doing anything.
-  for (const a of document.getAnimations().slice(0, 200)) {
+  // Overlays seen at a stop and gone by now first (the area each covered), then the
+  // overlays there now (see WORLD_SCRIPT).
+  const gone = __galleryGone();
+  const overlays = gone.slice(0, %(max_gone)d).map(([, b]) =>
+    [Math.floor(b[0]), Math.floor(b[1]), Math.ceil(b[2] - b[0]), Math.ceil(b[3] - b[1]), 'gone']);
+  const left = new Set(gone.map(([el]) => el));
+  for (const [el, r, kind] of __galleryOverlays()) {
     if (overlays.length >= %(max_overlays)d) break;
-    const el = a.effect && a.effect.target;
-    if (!el || !el.getBoundingClientRect || seen.has(el)) continue;
-    seen.add(el);
-    const r = el.getBoundingClientRect();
-    if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(indicator_share)s * vw * vh) continue;
-    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), 'indicator']);
+    if (left.has(el)) continue;
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
   }
   return {
     title: String(document.title).slice(0, 300),
@@ -337,11 +387,7 @@ COLLECT_SCRIPT = """
 })()
 """
 
-COLLECT_SCRIPT %= {
-    "overlay_share": OVERLAY_SHARE,
-    "indicator_share": INDICATOR_SHARE,
-    "max_overlays": MAX_OVERLAYS,
-}
+COLLECT_SCRIPT %= {"max_overlays": MAX_OVERLAYS, "max_gone": MAX_GONE}
 
 #: gallery's records kept in the page's world (see INIT_SCRIPT): read back and checked.
 #: (``window`` and ``__gallery`` cannot be redefined: both are non-configurable.)
@@ -793,9 +839,11 @@ class _Load:
                 self._world = None
         raise AssertionError("unreachable")
 
-    async def sync_animations(self) -> None:
-        """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads)."""
-        await self.in_world(f"__gallerySync({int(self.vt)})", "animation sync")
+    async def sync_animations(self, *, sight: bool = False) -> None:
+        """Pin CSS/Web Animations to the virtual time (called at every stop, in both loads);
+        with ``sight``, note the overlays shown now (the main load's stops)."""
+        flag = "true" if sight else "false"
+        await self.in_world(f"__gallerySync({int(self.vt)}, {flag})", "animation sync")
 
     async def settle(self) -> None:
         """Let real frames pass before a timed screenshot.

@@ -234,7 +234,7 @@ async def _timeline(
                 await main.advance(kind, ms)
                 ops.append((kind, ms))
         ops.append(("stop", stop))
-        await main.sync_animations()
+        await main.sync_animations(sight=True)
         sent = False
         for t, step, phase in events:
             if t == stop:
@@ -313,7 +313,7 @@ class _Canvas(msgspec.Struct):
     visible: bool = False
 
 
-OverlayKind = Literal["text", "counter", "indicator"]
+OverlayKind = Literal["text", "counter", "indicator", "gone"]
 _Overlay = tuple[int, int, int, int, OverlayKind]
 _Pair = tuple[str, bool | str]
 
@@ -463,10 +463,12 @@ async def _axe(renderer: Host, main: _Load) -> dict[str, Any]:
 
 
 #: What an overlay is: a box of text, a counter (short text with a number), an indicator
-#: (a small element a CSS animation moves: a spinner, a pulsing dot).
+#: (a small element a CSS animation moves: a spinner, a pulsing dot), or one of these
+#: seen at a stop and gone by the end of the load (a loading caption, a hint, a toast).
 OVERLAY_KINDS: tuple[str, ...] = get_args(OverlayKind)
-#: Overlays whose changes are not the page moving (a caption typing out is).
-STILL_OVERLAYS = ("counter", "indicator")
+#: Overlays whose changes are not the page moving (a caption typing out is; one that
+#: only appears and goes is not).
+STILL_OVERLAYS = ("counter", "indicator", "gone")
 
 
 def overlay_rects(
