@@ -151,8 +151,9 @@ def disagreements(pages: list[RealPage], results: dict[str, Any]) -> list[dict[s
         want, got = person_view(page), gallery_view(page, results[page.id])
         verdict = results[page.id]["verdict"] or {}
         c = checks_of(verdict)
-        for m in ("runs", "animates"):
+        for m in ("runs", "animates", "responds"):
             if want[m] is not None and got[m] is not None and want[m] != got[m]:
+                name = "interactive" if m == "responds" else m
                 rows.append(
                     {
                         "page": page.id,
@@ -162,7 +163,7 @@ def disagreements(pages: list[RealPage], results: dict[str, Any]) -> list[dict[s
                         "gallery": got[m],
                         "meant_to_animate": page.label.meant_to_animate,
                         "certain": page.label.certain,
-                        "gallery_says": c[m]["detail"],
+                        "gallery_says": c[name]["detail"],
                         "person_says": page.label.note,
                         "mode": results[page.id]["obs"].get("mode"),
                     }
