@@ -326,20 +326,24 @@ WORLD_SCRIPT = """
     return r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0 && r.left < innerWidth && r.top < innerHeight;
   };
   globalThis.__gallerySight = () => {
-    const most = %(overlay_share)s * 2 * innerWidth * innerHeight;
     for (const [el, r] of __galleryOverlays()) {
       if (!shown(el)) continue;
-      const b = sighted.get(el);
-      if (!b) {
-        if (sighted.size < %(max_sighted)d) sighted.set(el, [r.left, r.top, r.right, r.bottom]);
+      const seen = sighted.get(el);
+      if (!seen) {
+        if (sighted.size < %(max_sighted)d) {
+          sighted.set(el, {box: [r.left, r.top, r.right, r.bottom], area: r.width * r.height});
+        }
         continue;
       }
-      // A toast that slides covers its path; one that grows past an overlay's size is kept as it was.
+      // A toast that slides a little covers its path. One that travels further is kept
+      // where it was first seen: the path of a text cursor that moves along the line it
+      // types covers the typed text, which is the page moving.
+      const b = seen.box;
       const u = [Math.min(b[0], r.left), Math.min(b[1], r.top), Math.max(b[2], r.right), Math.max(b[3], r.bottom)];
-      if ((u[2] - u[0]) * (u[3] - u[1]) <= most) sighted.set(el, u);
+      if ((u[2] - u[0]) * (u[3] - u[1]) <= 2 * seen.area) seen.box = u;
     }
   };
-  globalThis.__galleryGone = () => [...sighted].filter(([el]) => !shown(el));
+  globalThis.__galleryGone = () => [...sighted].filter(([el]) => !shown(el)).map(([el, s]) => [el, s.box]);
   // Two real animation frames (this world's requestAnimationFrame is not the clock's):
   // a frame callback runs before that frame's commit, so only the second one comes
   // after what was set before the first (a paused animation's time) has been drawn.
