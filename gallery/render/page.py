@@ -343,7 +343,20 @@ WORLD_SCRIPT = """
       if ((u[2] - u[0]) * (u[3] - u[1]) <= 2 * seen.area) seen.box = u;
     }
   };
-  globalThis.__galleryGone = () => [...sighted].filter(([el]) => !shown(el)).map(([el, s]) => [el, s.box]);
+  // Gone: not shown now, and nothing shown now in its place. A word rotator or a cycling
+  // caption replaces its element with another where it stood: that change is the page
+  // moving. ``now``: the overlays there now (``__galleryOverlays()``).
+  const overlap = (a, b) =>
+    Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) *
+    Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
+  globalThis.__galleryGone = (now) => {
+    const there = now.filter(([el]) => shown(el)).map(([, r]) => [r.left, r.top, r.right, r.bottom]);
+    return [...sighted]
+      .filter(([el, s]) => !shown(el) &&
+        !there.some(b => overlap(b, s.box) >= 0.5 * Math.min(area(b), area(s.box))))
+      .map(([el, s]) => [el, s.box]);
+  };
   // Two real animation frames (this world's requestAnimationFrame is not the clock's):
   // a frame callback runs before that frame's commit, so only the second one comes
   // after what was set before the first (a paused animation's time) has been drawn.
@@ -370,13 +383,13 @@ COLLECT_SCRIPT = """
   });
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
-  // Overlays seen at a stop and gone by now first (the area each covered), then the
-  // overlays there now (see WORLD_SCRIPT).
-  const gone = __galleryGone();
+  // Overlays seen at a stop and gone by now first (where each was), then the overlays
+  // there now (see WORLD_SCRIPT).
+  const now = __galleryOverlays(), gone = __galleryGone(now);
   const overlays = gone.slice(0, %(max_gone)d).map(([, b]) =>
     [Math.floor(b[0]), Math.floor(b[1]), Math.ceil(b[2] - b[0]), Math.ceil(b[3] - b[1]), 'gone']);
   const left = new Set(gone.map(([el]) => el));
-  for (const [el, r, kind] of __galleryOverlays()) {
+  for (const [el, r, kind] of now) {
     if (overlays.length >= %(max_overlays)d) break;
     if (left.has(el)) continue;
     overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
