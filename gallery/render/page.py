@@ -315,9 +315,9 @@ WORLD_SCRIPT = """
     }
     return out;
   };
-  // Overlays seen at the main load's stops, each with the area it covered: one seen
-  // and gone by the end of the load (a loading caption, a hint, a toast) is neither
-  // content nor motion, though it changed the pixels where it was (timeline.py).
+  // Overlays seen at the main load's stops, each with where it was seen: one seen and
+  // gone by the end of the load (a loading caption, a hint, a toast) is neither content
+  // nor motion, though it changed the pixels where it was (timeline.py).
   const sighted = new Map();
   const shown = (el) => {
     if (!el.isConnected) return false;
