@@ -298,6 +298,11 @@ class Renderer:
             await self.replace_browser(browser)
         return self.browser
 
+    def is_shared(self, browser: Browser) -> bool:
+        """Whether ``browser`` holds other pages' loads too: the shared one, or one it
+        replaced whose loads are still running (not a browser launched for one page)."""
+        return browser is self.browser or browser in self._retired
+
     async def replace_browser(self, broken: Browser | None) -> None:
         """Launch a new browser for the loads to come; retire ``broken``.
 

@@ -118,8 +118,7 @@ async def _failure(renderer: Host, load: _Load, exc: Exception) -> tuple[str, st
     detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
     if not await renderer.alive(load.browser, probe=True):
         raise BrowserGone(f"the browser stopped answering while the page ran ({detail})")
-    shared = load.browser is renderer.browser or load.browser in renderer._retired
-    if isinstance(exc, Hung) and shared:
+    if isinstance(exc, Hung) and renderer.is_shared(load.browser):
         raise Unconfirmed(f"the page stopped answering in the shared browser ({detail})")
     if isinstance(exc, Hung):
         return "hung", detail
@@ -579,7 +578,7 @@ async def _control(
     decided = moves_without_input(obs)
     # The control load gets a budget of its own: it repeats the main load's steps.
     # It runs in the main load's browser: that one answered until the end.
-    if browser is not renderer.browser and browser in renderer._retired:
+    if browser is not renderer.browser and renderer.is_shared(browser):
         browser = await renderer.shared_browser()
     control = _Load(
         renderer, browser, artifact, prompt, renderer.seed, time.monotonic() + prompt.render.budget
