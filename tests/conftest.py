@@ -27,8 +27,11 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict, chromium_path: str) -> dict:
-    """pytest-playwright's browser fixtures use the same Chromium and flags as gallery."""
-    return {**browser_type_launch_args, "executable_path": chromium_path, "args": launch_args()}
+    """pytest-playwright's browser (the one that browses the built site) is the Chromium
+    gallery finds, with a person's flags: not the render's deterministic drawing, under
+    which a page holding a sandboxed iframe sometimes stops drawing (see ``launch_args``)."""
+    args = launch_args(deterministic=False)
+    return {**browser_type_launch_args, "executable_path": chromium_path, "args": args}
 
 
 @pytest.fixture

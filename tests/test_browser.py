@@ -77,6 +77,14 @@ def test_launch_flags_are_quiet() -> None:
     assert ("--no-sandbox" in args) == (os.geteuid() == 0)
 
 
+def test_site_browsing_flags_leave_out_deterministic_drawing() -> None:
+    """The render draws deterministically; a person's browser (the site tests') does not."""
+    person = browser.launch_args(deterministic=False)
+    assert not set(browser.DETERMINISM_FLAGS) & set(person)
+    assert set(browser.DETERMINISM_FLAGS) <= set(browser.launch_args())
+    assert set(browser.QUIET_FLAGS) <= set(person)
+
+
 def test_real_chromium_screenshots_a_local_page(tmp_path: Path) -> None:
     """The discovered Chromium launches with gallery's flags and draws a page."""
     from PIL import Image
