@@ -17,7 +17,7 @@ GOOD_FACTS = {
     "dom_nodes": 12,
     "canvases": [{"width": 300, "height": 150, "visible": True}],
     "webgl_available": True,
-    "overlays": [[10, 10, 80, 20, "counter"], [-4, 600, 200, 30, "gone"]],
+    "overlays": [[10, 10, 80, 20, "counter"], [-4, 600, 200, 30, "gone"], [5, 5, 9, 9, "blink"]],
     "lang": "en",
 }
 GOOD_RECORDS = {
@@ -38,7 +38,11 @@ def read(facts: Any, records: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 def test_good_values_pass_through() -> None:
     page, obs = read(GOOD_FACTS, GOOD_RECORDS)
     assert "tampered" not in obs
-    assert page["overlays"] == [[10, 10, 80, 20, "counter"], [-4, 600, 200, 30, "gone"]]
+    assert page["overlays"] == [
+        [10, 10, 80, 20, "counter"],
+        [-4, 600, 200, 30, "gone"],
+        [5, 5, 9, 9, "blink"],
+    ]
     assert page["contexts"] == [["2d", True]] and page["dialog_count"] == 1
 
 

@@ -326,15 +326,19 @@ WORLD_SCRIPT = """
     return r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0 && r.left < innerWidth && r.top < innerHeight;
   };
   globalThis.__gallerySight = () => {
-    for (const [el, r] of __galleryOverlays()) {
+    const now = __galleryOverlays();
+    for (const [el, r] of now) {
       if (!shown(el)) continue;
+      const text = String(el.innerText || '').slice(0, 200);
       const seen = sighted.get(el);
       if (!seen) {
         if (sighted.size < %(max_sighted)d) {
-          sighted.set(el, {box: [r.left, r.top, r.right, r.bottom], area: r.width * r.height});
+          sighted.set(el, {box: [r.left, r.top, r.right, r.bottom], area: r.width * r.height,
+                           text, changed: false, blinked: false});
         }
         continue;
       }
+      if (text !== seen.text) seen.changed = true;
       // A toast that slides a little covers its path. One that travels further is kept
       // where it was first seen: the path of a text cursor that moves along the line it
       // types covers the typed text, which is the page moving.
@@ -342,6 +346,9 @@ WORLD_SCRIPT = """
       const u = [Math.min(b[0], r.left), Math.min(b[1], r.top), Math.max(b[2], r.right), Math.max(b[3], r.bottom)];
       if ((u[2] - u[0]) * (u[3] - u[1]) <= 2 * seen.area) seen.box = u;
     }
+    // Hidden at this stop with nothing in its place: if it is shown again at the end
+    // with the same text, it blinks ("PRESS START"), see __galleryBlinks.
+    for (const [el] of __galleryGone(now)) sighted.get(el).blinked = true;
   };
   // Gone: not shown now, and nothing shown now in its place. A word rotator or a cycling
   // caption replaces its element with another where it stood: that change is the page
@@ -357,6 +364,13 @@ WORLD_SCRIPT = """
         !there.some(b => overlap(b, s.box) >= 0.5 * Math.min(area(b), area(s.box))))
       .map(([el, s]) => [el, s.box]);
   };
+  // Blinks: overlays shown now that were hidden at a stop with nothing in their place,
+  // their text the same at every stop. Whether a blinking caption is shown or hidden at
+  // the end is its phase, not the page: both ways it is an overlay that only comes and
+  // goes (a caption typing out changes its text; a word rotator has another word in its
+  // place).
+  globalThis.__galleryBlinks = () =>
+    new Set([...sighted].filter(([el, s]) => s.blinked && !s.changed && shown(el)).map(([el]) => el));
   // Two real animation frames (this world's requestAnimationFrame is not the clock's):
   // a frame callback runs before that frame's commit, so only the second one comes
   // after what was set before the first (a paused animation's time) has been drawn.
@@ -384,15 +398,16 @@ COLLECT_SCRIPT = """
   let webglAvailable = false;
   try { webglAvailable = !!document.createElement('canvas').getContext('webgl'); } catch (e) {}
   // Overlays seen at a stop and gone by now first (where each was), then the overlays
-  // there now (see WORLD_SCRIPT).
+  // there now, a blinking caption among them marked so (see WORLD_SCRIPT).
   const now = __galleryOverlays(), gone = __galleryGone(now);
   const overlays = gone.slice(0, %(max_gone)d).map(([, b]) =>
     [Math.floor(b[0]), Math.floor(b[1]), Math.ceil(b[2] - b[0]), Math.ceil(b[3] - b[1]), 'gone']);
-  const left = new Set(gone.map(([el]) => el));
+  const left = new Set(gone.map(([el]) => el)), blinks = __galleryBlinks();
   for (const [el, r, kind] of now) {
     if (overlays.length >= %(max_overlays)d) break;
     if (left.has(el)) continue;
-    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), kind]);
+    const k = kind === 'text' && blinks.has(el) ? 'blink' : kind;
+    overlays.push([Math.floor(r.left), Math.floor(r.top), Math.ceil(r.width), Math.ceil(r.height), k]);
   }
   return {
     title: String(document.title).slice(0, 300),

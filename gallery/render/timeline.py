@@ -312,7 +312,7 @@ class _Canvas(msgspec.Struct):
     visible: bool = False
 
 
-OverlayKind = Literal["text", "counter", "indicator", "gone"]
+OverlayKind = Literal["text", "counter", "indicator", "gone", "blink"]
 _Overlay = tuple[int, int, int, int, OverlayKind]
 _Pair = tuple[str, bool | str]
 
@@ -462,12 +462,14 @@ async def _axe(renderer: Host, main: _Load) -> dict[str, Any]:
 
 
 #: What an overlay is: a box of text, a counter (short text with a number), an indicator
-#: (a small element a CSS animation moves: a spinner, a pulsing dot), or one of these
-#: seen at a stop and gone by the end of the load (a loading caption, a hint, a toast).
+#: (a small element a CSS animation moves: a spinner, a pulsing dot), one of these
+#: seen at a stop and gone by the end of the load (a loading caption, a hint, a toast),
+#: or a box of text that blinks: hidden at a stop with nothing in its place and shown
+#: again, its text unchanged ("PRESS START").
 OVERLAY_KINDS: tuple[str, ...] = get_args(OverlayKind)
 #: Overlays whose changes are not the page moving (a caption typing out is; one that
-#: only appears and goes is not).
-STILL_OVERLAYS = ("counter", "indicator", "gone")
+#: only appears and goes, or blinks, is not).
+STILL_OVERLAYS = ("counter", "indicator", "gone", "blink")
 
 
 def overlay_rects(
