@@ -34,7 +34,8 @@ from gallery.render import images
 from gallery.render.pacing import PacingMemo
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
-RENDER_VERSION = "3"
+#: 4: the overlay rules of issue 14 (counters, captions gone or blinking, sighting).
+RENDER_VERSION = "4"
 
 
 @dataclass
