@@ -274,6 +274,7 @@ WORLD_SCRIPT = """
   // elements that a CSS or Web Animation moves (at most %(indicator_share)s: a spinner, a
   // pulsing dot, a blinking cursor), as [element, its box, kind]. Neither is the page's
   // content; a counter's or an indicator's changes are not its motion either (timeline.py).
+  // Each overlay as [element, box, kind, its text (trimmed; '' for an indicator)].
   globalThis.__galleryOverlays = () => {
     const body = document.body, vw = innerWidth, vh = innerHeight;
     const out = [], seen = new Set(), placed = new Map();
@@ -302,7 +303,7 @@ WORLD_SCRIPT = """
       // A counter: short text with a number in it ("FPS: 60", "Frame 120"), whose
       // changes are not the page moving. Other text (a caption, a typing terminal) may be.
       const words = String(el.innerText || '').trim();
-      out.push([el, r, words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text']);
+      out.push([el, r, words.length <= 60 && /[0-9]/.test(words) ? 'counter' : 'text', words]);
     }
     for (const a of document.getAnimations().slice(0, 200)) {
       if (out.length >= %(max_overlays)d) break;
@@ -311,7 +312,7 @@ WORLD_SCRIPT = """
       seen.add(el);
       const r = el.getBoundingClientRect();
       if (r.width <= 0 || r.height <= 0 || r.width * r.height > %(indicator_share)s * vw * vh) continue;
-      out.push([el, r, 'indicator']);
+      out.push([el, r, 'indicator', '']);
     }
     return out;
   };
@@ -327,9 +328,9 @@ WORLD_SCRIPT = """
   };
   globalThis.__gallerySight = () => {
     const now = __galleryOverlays();
-    for (const [el, r] of now) {
+    for (const [el, r, , words] of now) {
       if (!shown(el)) continue;
-      const text = String(el.innerText || '').slice(0, 200);
+      const text = words.slice(0, 200);
       const seen = sighted.get(el);
       if (!seen) {
         if (sighted.size < %(max_sighted)d) {
