@@ -217,10 +217,13 @@ class Renderer:
             # (--force-webrtc-ip-handling-policy, the name in some docs, has no effect.)
             "--webrtc-ip-handling-policy=disable_non_proxied_udp",
         ]
-        # Playwright turns off Chromium's own limit on history changes (pushState,
-        # reloads) per second; with it off, a page doing them in a loop floods the
-        # DevTools pipe and slows every page of the run.
-        keep = ["--disable-ipc-flooding-protection"]
+        # Two of Playwright's defaults are dropped. It turns off Chromium's own limit
+        # on history changes (pushState, reloads) per second; with it off, a page doing
+        # them in a loop floods the DevTools pipe and slows every page of the run. And
+        # it turns off the popup blocker: a person's browser refuses a popup no click
+        # asked for, and one that opens can stop the page it came from drawing (with
+        # the deterministic drawing flags), so its captures time out: "hung".
+        defaults_dropped = ["--disable-ipc-flooding-protection", "--disable-popup-blocking"]
         failure = "no attempt"
         # A mark only this browser's own command line carries (Chromium ignores
         # switches it does not know, and does not hand them to its child processes).
@@ -233,7 +236,7 @@ class Renderer:
                     self._pw.chromium.launch(
                         executable_path=str(executable),
                         args=args,
-                        ignore_default_args=keep,
+                        ignore_default_args=defaults_dropped,
                         timeout=LAUNCH_TIMEOUT_S * 1000,
                     ),
                     LAUNCH_TIMEOUT_S + 5,
