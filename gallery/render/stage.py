@@ -35,7 +35,8 @@ from gallery.render.pacing import PacingMemo
 
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
 #: 4: the overlay rules of issue 14 (counters, captions gone or blinking, sighting).
-RENDER_VERSION = "4"
+#: 5: popups (a page whose click opened a new tab was often recorded "hung").
+RENDER_VERSION = "5"
 
 
 @dataclass
