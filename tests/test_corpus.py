@@ -97,4 +97,5 @@ def test_a_tab_opened_by_a_click_is_recorded_and_the_page_still_judged(
     # opened it often drew no frame again and was recorded "hung".
     obs = corpus_verdicts["new-tab-link"]["obs"]
     assert obs["status"] == "ok", obs["detail"]
-    assert obs["popups"] == ["https://example.com/signup"]
+    popup = {"url": "https://example.com/signup", "reason": "a popup outside the sandbox"}
+    assert obs["requests"]["blocked"] == [popup]

@@ -208,7 +208,7 @@ def write_sample(
                 "fonts": [],
             },
             "navigations": [],
-            "popups": [],
+            "popups": ["https://sandbox.gallery.test/about.html"],
             "retried": ["the page stopped answering in the shared browser (<b>stall</b>)"],
             "axe": {
                 "violations": [
@@ -488,6 +488,7 @@ def test_sample_page_content(built: tuple[Path, Any]) -> None:
     text = page.all_text
     for words in ("runs ok", "animates ok", "failed <because>", "TypeError: x is undefined",
                   "https://evil.example/x.js", "not a known CDN", "Uncaught <img src=x",
+                  "closed popups", "popup https://sandbox.gallery.test/about.html closed",
                   "1,001 out", "10.0 s", "500 ms", "$0.0020", "index.html", "style.css",
                   "Raw reply", "Reasoning",
                   "rendered again (the page stopped answering in the shared browser (<b>stall"):  # fmt: skip

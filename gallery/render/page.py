@@ -631,8 +631,7 @@ class _Load:
                 self._record("navigations", url)
                 await route.fulfill(status=204)  # 204 cancels a navigation and keeps the page
                 return
-            elif own is None:
-                self._record("popups", url)  # its page shows only Chromium's error page
+            elif own is None:  # a popup's first navigation: recorded here, not as its page
                 self._record("blocked", {"url": url, "reason": "a popup outside the sandbox"})
             elif any(host == h or host.endswith("." + h) for h in FONT_HOSTS):
                 self._record("fonts", url)
@@ -761,7 +760,7 @@ class _Load:
     def _on_popup(self, page: Page) -> None:
         if page is self.page:
             return
-        if not page.url.startswith("chrome-error:"):  # else recorded by its request
+        if not page.url.startswith("chrome-error:"):  # else its request was refused
             self._record("popups", page.url)
         self._popups.append(page)
 
