@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import mimetypes
+import re
 import time
 from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass, field
@@ -112,13 +113,21 @@ LOAD_TIMEOUT_S = 20.0
 
 INIT_SCRIPT = """
 (() => {
-  let s = %(seed)d >>> 0;
-  Math.random = function () {
-    s = (s + 0x6D2B79F5) >>> 0; let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  const stream = (seed) => {
+    let s = seed >>> 0;
+    return function random() {
+      s = (s + 0x6D2B79F5) >>> 0; let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
   };
+  Math.random = stream(%(seed)d);
+  // The CDN libraries gallery serves draw from a stream of their own (see
+  // own_random_stream): Tailwind's Play CDN takes random ids each time it restyles
+  // the page, as often as the parser happens to yield, which shifted every number
+  // the page's own script drew after it from one load to the next.
+  Object.defineProperty(Math, '%(lib_random)s', {value: stream(%(seed)d ^ 0x5bd1e995)});
   // Under the paused clock performance.now() stands still while a frame's script runs,
   // which no browser does: a page timing its own frame read 0 ms ("FPS: Infinity"),
   // and a loop waiting for a few ms to pass never ended. Each call now returns a
@@ -251,8 +260,31 @@ WORLD_SCRIPT = """
   // again at the same stop between the events of one input (a click's move, press
   // and release each start a transition from where the one before had got to, so
   // each is pinned before the next begins) and after the frames before a shot.
-  const starts = new WeakMap(), done = new WeakSet();
+  const starts = new WeakMap(), done = new WeakSet(), hinted = new Map();
   let last = 0, current = 0;
+  // `will-change: transform` tells the compositor to keep a layer's raster scale
+  // while its transform changes: it is re-rastered only when real frames happen to
+  // catch it entering or leaving an animation, so a scaling blob came out a level
+  // lighter or darker from one load to the next. On an element the animation already
+  // transforms, the hint changes nothing else (the transform makes the stacking
+  // context and the containing block): it is set aside there, and given back if
+  // the element's transform goes back to none.
+  const transformed = (cs) => cs.transform !== 'none' || cs.translate !== 'none' ||
+    cs.scale !== 'none' || cs.rotate !== 'none';
+  const unhint = (el) => {
+    if (!el || !el.style || hinted.has(el) || hinted.size >= 200) return;
+    const cs = getComputedStyle(el);
+    if (cs.willChange === 'auto' || !transformed(cs)) return;
+    hinted.set(el, [el.style.getPropertyValue('will-change'), el.style.getPropertyPriority('will-change')]);
+    el.style.setProperty('will-change', 'auto', 'important');
+  };
+  const rehint = () => {
+    for (const [el, [value, priority]] of hinted) {
+      if (el.isConnected && transformed(getComputedStyle(el))) continue;
+      el.style.setProperty('will-change', value, priority);
+      hinted.delete(el);
+    }
+  };
   globalThis.__gallerySync = (now, sight) => {
     if (now !== current) { last = current; current = now; }
     if (sight) __gallerySight();
@@ -261,7 +293,9 @@ WORLD_SCRIPT = """
       if (done.has(a)) continue;
       try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
       if (a.playState === 'finished') done.add(a);
+      try { unhint(a.effect && a.effect.target); } catch (e) {}
     }
+    if (hinted.size) try { rehint(); } catch (e) {}
     // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
     for (const svg of document.querySelectorAll('svg')) {
       if (svg.ownerSVGElement || typeof svg.pauseAnimations !== 'function') continue;
@@ -463,6 +497,27 @@ class Unconfirmed(BrowserGone):
     be the page (a loop) or the browser (seen: its GPU process stalled, and a page
     waiting on it stops answering too, now and then, under load): only the same in a
     browser of the page's own makes it the page's verdict."""
+
+
+#: Where a served library's ``Math.random()`` calls go (see ``own_random_stream``).
+LIB_RANDOM = "__galleryLibRandom"
+_MATH_RANDOM_CALL = re.compile(rb"\bMath\.random\(")
+
+
+def own_random_stream(body: bytes) -> bytes:
+    """A CDN library's script with its ``Math.random()`` calls drawing from the
+    libraries' own seeded stream instead of the page's.
+
+    Some libraries draw random numbers as often as real time allows (Tailwind's
+    Play CDN takes six ids each time it restyles the page, and it restyles each
+    time the HTML parser yields). On the page's one stream that moved every
+    number the page's own script drew afterwards, so a typing animation typed a
+    different line in one load than in the next. Where the stream is missing (a
+    worker the library starts from its own source) the call falls back to
+    ``Math.random``. Assignments and references without a call are left alone:
+    a library that seeds ``Math.random`` for the page still does.
+    """
+    return _MATH_RANDOM_CALL.sub(b"(Math." + LIB_RANDOM.encode() + b"||Math.random)(", body)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -686,6 +741,7 @@ class _Load:
                         "seed": self.seed,
                         "console_calls": MAX_CONSOLE_CALLS,
                         "perf_step": PERF_STEP_MS,
+                        "lib_random": LIB_RANDOM,
                     }
                 ),
             ),

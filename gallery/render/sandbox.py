@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import os
 import shlex
@@ -48,6 +49,7 @@ from gallery.render.page import (
     _first_line,
     _quiet,
     not_judged,
+    own_random_stream,
 )
 
 #: The browser process must answer a liveness probe within this (s) once the page
@@ -383,6 +385,8 @@ class Renderer:
             if url in self._prepared:
                 return str(exc)
             return f"library requested at run time, not resolved ({exc})"
+        if "javascript" in lib.content_type:
+            lib = dataclasses.replace(lib, body=own_random_stream(lib.body))
         self._lib_memo[url] = lib
         return lib
 

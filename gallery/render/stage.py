@@ -36,7 +36,9 @@ from gallery.render.pacing import PacingMemo
 #: Bump when observation or verdict logic changes, so stored verdicts are redone.
 #: 4: the overlay rules of issue 14 (counters, captions gone or blinking, sighting).
 #: 5: popups (a page whose click opened a new tab was often recorded "hung").
-RENDER_VERSION = "5"
+#: 6: served libraries draw from their own random stream; `will-change` set aside on
+#: elements an animation transforms (both made the same page give other pixels).
+RENDER_VERSION = "6"
 
 
 @dataclass
