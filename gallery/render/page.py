@@ -122,12 +122,16 @@ INIT_SCRIPT = """
       return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   };
-  Math.random = stream(%(seed)d);
+  const seeded = Math.random = stream(%(seed)d);
   // The CDN libraries gallery serves draw from a stream of their own (see
   // own_random_stream): Tailwind's Play CDN takes random ids each time it restyles
   // the page, as often as the parser happens to yield, which shifted every number
-  // the page's own script drew after it from one load to the next.
-  Object.defineProperty(Math, '%(lib_random)s', {value: stream(%(seed)d ^ 0x5bd1e995)});
+  // the page's own script drew after it from one load to the next. A page that
+  // puts its own Math.random in place has the libraries draw from that, as it would.
+  const libs = stream(%(seed)d ^ 0x5bd1e995);
+  Object.defineProperty(Math, '%(lib_random)s', {
+    value: function random() { return Math.random === seeded ? libs() : Math.random(); },
+  });
   // Under the paused clock performance.now() stands still while a frame's script runs,
   // which no browser does: a page timing its own frame read 0 ms ("FPS: Infinity"),
   // and a loop waiting for a few ms to pass never ended. Each call now returns a
@@ -515,7 +519,9 @@ def own_random_stream(body: bytes) -> bytes:
     different line in one load than in the next. Where the stream is missing (a
     worker the library starts from its own source) the call falls back to
     ``Math.random``. Assignments and references without a call are left alone:
-    a library that seeds ``Math.random`` for the page still does.
+    a library that seeds ``Math.random`` for the page still does, and once the
+    page (or a library) has put its own ``Math.random`` in place, the libraries'
+    calls go to it, as they would in a person's browser.
     """
     return _MATH_RANDOM_CALL.sub(b"(Math." + LIB_RANDOM.encode() + b"||Math.random)(", body)
 
