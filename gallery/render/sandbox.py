@@ -206,7 +206,12 @@ class Renderer:
         minutes, and pages wait for it. BrowserGone when none can be had."""
         args = [
             *launch_args(),
-            "--js-flags=--max-old-space-size=512",
+            # V8 compiles on the page's own thread: compiled on background threads, the
+            # call at which a hot function's optimised code took over depended on their
+            # timing, and with it what the page computed (the order a random-comparator
+            # sort gives differs between tiers: a generated maze came out different).
+            "--js-flags=--max-old-space-size=512 --no-concurrent-recompilation"
+            " --no-concurrent-osr --no-concurrent-sparkplug",
             "--renderer-process-limit=64",
             # Re-raster whole tiles: a partly re-rastered tile kept edges drawn under
             # an earlier state (an SVG still moving in real time before the clock

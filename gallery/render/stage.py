@@ -37,7 +37,8 @@ from gallery.render.pacing import PacingMemo
 #: 4: the overlay rules of issue 14 (counters, captions gone or blinking, sighting).
 #: 5: popups (a page whose click opened a new tab was often recorded "hung").
 #: 6: served libraries draw from their own random stream; `will-change` set aside on
-#: elements an animation transforms (both made the same page give other pixels).
+#: elements an animation transforms; V8 compiles on the page's thread (each of the
+#: three made the same page give other pixels in some loads).
 RENDER_VERSION = "6"
 
 
