@@ -9,7 +9,6 @@ load, and the page behind each must still draw the same numbers.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,11 +47,8 @@ def registry() -> Iterator[FakeRegistry]:
             version,
             {"package.json": '{"name": "draws-lib"}', "index.js": LIB % draws},
         )
-    thread = threading.Thread(target=reg.server.serve_forever, daemon=True)
-    thread.start()
-    yield reg
-    reg.server.shutdown()
-    reg.server.server_close()
+    with reg.serving():
+        yield reg
 
 
 def test_a_librarys_draws_leave_the_pages_numbers_alone(

@@ -10,7 +10,6 @@ is asked for — never hears those names.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,11 +63,8 @@ def registry() -> Iterator[FakeRegistry]:
             "other.js": "cached file",
         },
     )
-    thread = threading.Thread(target=reg.server.serve_forever, daemon=True)
-    thread.start()
-    yield reg
-    reg.server.shutdown()
-    reg.server.server_close()
+    with reg.serving():
+        yield reg
 
 
 def test_only_names_written_in_the_page_are_looked_up(

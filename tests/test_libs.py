@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -106,15 +107,21 @@ class FakeRegistry:
     def tarball_hits(self, name: str) -> int:
         return sum(n for p, n in self.hits.items() if p.startswith(f"/tarballs/{name}-"))
 
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[FakeRegistry]:
+        """Answer requests on a daemon thread until the block ends."""
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+
 
 @pytest.fixture
 def registry() -> Iterator[FakeRegistry]:
-    reg = FakeRegistry()
-    thread = threading.Thread(target=reg.server.serve_forever, daemon=True)
-    thread.start()
-    yield reg
-    reg.server.shutdown()
-    reg.server.server_close()
+    with FakeRegistry().serving() as reg:
+        yield reg
 
 
 @pytest.fixture

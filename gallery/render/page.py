@@ -292,13 +292,17 @@ WORLD_SCRIPT = """
   globalThis.__gallerySync = (now, sight) => {
     if (now !== current) { last = current; current = now; }
     if (sight) __gallerySight();
+    const moved = [];
     for (const a of document.getAnimations()) {
       if (!starts.has(a)) starts.set(a, a instanceof CSSTransition ? last : now);
       if (done.has(a)) continue;
       try { a.pause(); a.currentTime = now - starts.get(a); } catch (e) {}
       if (a.playState === 'finished') done.add(a);
-      try { unhint(a.effect && a.effect.target); } catch (e) {}
+      else moved.push(a.effect && a.effect.target);
     }
+    // After every animation is pinned: each time set makes the style stale, and
+    // reading it between them would recompute it once per animation.
+    for (const el of moved) try { unhint(el); } catch (e) {}
     if (hinted.size) try { rehint(); } catch (e) {}
     // SVG's own (SMIL) animations run on each <svg>'s clock: paused, and set to the time.
     for (const svg of document.querySelectorAll('svg')) {
