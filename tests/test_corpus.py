@@ -34,7 +34,8 @@ def prompt_for(name: str, entry: dict[str, Any]):
     data = {"id": name, "title": name, "prompt": entry.get("description", name), "checks": checks}
     if entry.get("interact"):
         data["interact"] = entry["interact"]
-    data["render"] = {"budget": 25.0}
+    # Room to finish on a loaded machine; a page that hangs on purpose says less.
+    data["render"] = {"budget": entry.get("budget", 25.0)}
     return parse_prompt(data, PAGES / f"{name}.html")
 
 
