@@ -126,7 +126,10 @@ async def look(browser: Any, page_file: Path, how: str, libs: LibCache) -> dict[
             await asyncio.sleep(max(0.0, start + t - time.monotonic()))
             frames.append((f"{t:.2f}s", await page.screenshot(timeout=10000)))
             if t in NEXT_FRAME_AT:
-                await asyncio.wait_for(page.evaluate(NEXT_FRAME), timeout=5)
+                try:  # a page that never draws again (or stubs rAF) just has no such shot
+                    await asyncio.wait_for(page.evaluate(NEXT_FRAME), timeout=5)
+                except TimeoutError:
+                    continue
                 frames.append((f"{t:.2f}s + 1 frame", await page.screenshot(timeout=10000)))
         if how != "none":
             await _send(page, how)
