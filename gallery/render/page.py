@@ -29,7 +29,7 @@ from playwright.async_api import Browser, BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 
 from gallery.catalogue.prompts import InteractStep, Prompt
-from gallery.render.images import PREVIEW_WIDTH
+from gallery.render import images
 from gallery.render.pacing import Pacing
 
 
@@ -1010,15 +1010,11 @@ class _Load:
         that never comes: when the page's main thread still answers, a short
         screencast wakes the compositor and the capture is asked for again.
         """
-        w, h = self.prompt.render.viewport
         params: dict[str, Any] = (
-            # Preview frames at the preview's own width: Chromium scales while it
-            # composites, so a quarter of the pixels are read back and encoded.
-            {
-                "format": "jpeg",
-                "quality": 70,
-                "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": PREVIEW_WIDTH / w},
-            }
+            # Preview frames are captured at full size and scaled in `images`: a
+            # scaled clip made the compositor re-raster, and under load a later
+            # full-size shot showed the quarter-size picture in its corner.
+            {"format": "jpeg", "quality": images.PREVIEW_QUALITY}
             if jpeg
             # zlib's fastest level: the same pixels in half the time, files ~2x larger
             else {"format": "png", "optimizeForSpeed": True}
@@ -1029,7 +1025,10 @@ class _Load:
                 reply = await self.call(
                     self.cdp.send("Page.captureScreenshot", params), "screenshot", limit
                 )
-                return base64.b64decode(reply["data"])
+                data = base64.b64decode(reply["data"])
+                if jpeg:
+                    return await asyncio.to_thread(images.preview_frame, data)
+                return data
             except Hung:
                 if attempt == 2 or not await self._wake_compositor():
                     raise

@@ -39,7 +39,7 @@ from gallery.render.pacing import PacingMemo
 #: 6: served libraries draw from their own random stream; `will-change` set aside on
 #: elements an animation transforms; V8 compiles on the page's thread (each of the
 #: three made the same page give other pixels in some loads).
-RENDER_VERSION = "6"
+RENDER_VERSION = "7"
 
 
 @dataclass
