@@ -110,7 +110,9 @@ class FakeRegistry:
     @contextlib.contextmanager
     def serving(self) -> Iterator[FakeRegistry]:
         """Answer requests on a daemon thread until the block ends."""
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         try:
             yield self
         finally:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from gallery.aio import run_sync
 from gallery.catalogue.prompts import parse_prompt
@@ -74,6 +75,27 @@ def test_same_page_renders_pixel_identical_twice(tmp_path: Path) -> None:
         assert images.diff_ratio(a.shots[name], b.shots[name], threshold=0) == 0.0
     # and it really moves
     assert images.diff_ratio(a.shots["000.50s.png"], a.shots["005.00s.png"]) > 0
+    # A preview frame is the whole viewport scaled down, the picture of the shot taken at
+    # the same instant (a capture at a clip scale once left its picture in a later shot).
+    times = a.observation["frame_times"]
+    for name, t in (("000.50s.png", 0.5), ("005.00s.png", 5.0)):
+        frame = images.load(a.preview_frames[times.index(t)])
+        assert frame.size == (images.PREVIEW_WIDTH, 180)
+        shot = images.load(a.shots[name]).resize(frame.size, Image.BOX)
+        assert images.diff_ratio(frame, shot) < 0.002, name
+
+
+@pytest.mark.parametrize(("size", "scaled"), [((1280, 720), (320, 180)), ((1000, 600), (320, 192))])
+def test_a_preview_frame_is_the_capture_scaled_to_the_preview_width(size, scaled) -> None:
+    full = Image.new("RGB", size, (20, 40, 200))
+    full.paste((230, 60, 20), (0, 0, size[0] // 2, size[1]))  # left half orange
+    buf = io.BytesIO()
+    full.save(buf, "JPEG", quality=images.PREVIEW_QUALITY)
+    frame = Image.open(io.BytesIO(images.preview_frame(buf.getvalue())))
+    assert frame.format == "JPEG" and frame.size == scaled
+    left, right = frame.getpixel((40, 90)), frame.getpixel((scaled[0] - 40, 90))
+    assert max(abs(a - b) for a, b in zip(left, (230, 60, 20), strict=True)) < 12, left
+    assert max(abs(a - b) for a, b in zip(right, (20, 40, 200), strict=True)) < 12, right
 
 
 def test_a_capture_that_gets_no_frame_is_retried(tmp_path: Path, monkeypatch) -> None:
@@ -171,7 +193,7 @@ def test_sandbox_records_and_refuses(tmp_path: Path) -> None:
     assert checks["runs"]["passed"] is True
 
 
-@pytest.mark.parametrize("budget", [6.0])
+@pytest.mark.parametrize("budget", [4.0])
 def test_hung_page_gets_a_verdict_and_the_browser_goes_on(tmp_path: Path, budget: float) -> None:
     prompt = make_prompt(render={"budget": budget})
     res = render_pages(tmp_path, {"hang": HANG, "after": CSS}, prompt)

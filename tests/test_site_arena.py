@@ -38,7 +38,9 @@ class Served:
         store = Store(self.out)
         self.run = store.open_run("latest")
         self.server = make_server(base / "site", 0, arena=Arena(store, self.run) if arena else None)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 
     def stop(self) -> None:

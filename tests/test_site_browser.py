@@ -34,7 +34,9 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     site = base / "site"
     build_site(run, catalogue, config, site)
     server = make_server(site, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"

@@ -119,7 +119,9 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import_pages(run, [base / "spy.html"], prompt, "chat")
     build_site(run, {"spy": prompt}, None, base / "site")
     server = make_server(base / "site", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    ).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
