@@ -39,11 +39,11 @@ PAGES_DIR = Path(__file__).parent / "fixtures" / "pages"
 HOSTILE = sorted(p.stem for p in HOSTILE_DIR.glob("*.html"))
 NORMAL = ("canvas-bounce", "css-keyframes", "static-landing")
 CHECKS = ("runs", "animates", "clean-console", "offline")
-#: Real seconds per page. Pages that hang or flood on purpose use all of theirs (twice: the hang
-#: is confirmed in a browser of its own), so it is
-#: small. The budget is a cap, not a cost: the other hostile pages (which finish in a few
-#: seconds on an idle machine) and the normal ones get room to finish on a loaded one, so
-#: what they record does not depend on how busy their neighbours keep the machine.
+#: Real seconds per page. Pages that hang or flood on purpose use all of theirs, twice (the
+#: hang is confirmed in a browser of its own), so it is small. The budget is a cap, not a
+#: cost: the other hostile pages (which finish in a few seconds on an idle machine) and the
+#: normal ones get room to finish on a loaded one, so what they record does not depend on
+#: how busy their neighbours keep the machine.
 BUDGET = 4.0
 PROBE_BUDGET = 20.0
 NORMAL_BUDGET = 40.0
