@@ -158,6 +158,19 @@ def test_there_are_enough_cases() -> None:
     assert len(CASES) >= 15
 
 
+def test_a_chromium_that_cannot_start_is_one_line_and_exit_2(project: Path) -> None:
+    """Found but failing at launch (a broken install): named, no traceback (one used to show)."""
+    imported(project)
+    broken = project / "broken-chrome"
+    write(broken, "#!/bin/sh\necho 'Chromium 1.2.3'\nexit 1\n")
+    broken.chmod(0o755)
+    result = CliRunner().invoke(cli, ["render", "--chromium", str(broken)])
+    assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}{result.exception!r}"
+    assert "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"error: {broken}: Chromium could not be launched"), result.output
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_and_exit_2(project: Path, case: str) -> None:
     argv, setup, fragments = CASES[case]

@@ -100,7 +100,11 @@ api_key_env = "{KEY_ENV}"
     llm_server.default.chunks = 10
     llm_server.default.chunk_delay = 0.12
     tag = f"gallery-crash-{uuid.uuid4().hex}"
-    env = {**os.environ, KEY_ENV: "sk-crash-0123456789", "GALLERY_CRASH_TAG": tag}
+    tmp = tmp_path / "tmp"  # the runs' TMPDIR: what they leave there is seen
+    tmp.mkdir()
+    env = {
+        **os.environ, KEY_ENV: "sk-crash-0123456789", "GALLERY_CRASH_TAG": tag, "TMPDIR": str(tmp)
+    }  # fmt: skip
     env.pop("GALLERY_DEBUG", None)
     args = [
         sys.executable, "-m", "gallery", "run",
@@ -216,3 +220,43 @@ def test_kill_during_generation_and_rendering_then_rerun(project: dict, llm_serv
     assert totals["failed"] == 0
     assert manifest["status"] == "finished" and manifest["finished_at"]
     assert (project["root"] / "site" / "index.html").is_file()
+
+
+def stop_when(proc: subprocess.Popen, ready, what: str, timeout: float = 120.0) -> int:
+    """SIGTERM (a cancelled CI job, ``timeout``) once ``ready``; the exit code."""
+    end = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def test_sigterm_stops_cleanly_in_generation_and_rendering(project: dict, llm_server) -> None:
+    """SIGTERM ends a run as Ctrl-C does: one line, exit 143, nothing left behind.
+
+    Its default action ended Python at once: no clean-up ran, the browser's
+    temporary folder stayed in TMPDIR, and the run said nothing. (The TMPDIR here
+    is deeper than Chromium can start in by itself: it used to exit at launch.)
+    """
+    out, tmp = project["out"], project["root"] / "tmp"
+    said = "error: terminated (SIGTERM); finished samples are kept, rerun to resume"
+    for name, ready, what in (
+        ("gen", lambda: 1 <= len(replies(out)) < SAMPLES, "a reply"),
+        ("render", lambda: 1 <= len(verdicts(out)) < SAMPLES, "a verdict"),
+    ):
+        code = stop_when(start(project, name), ready, what)
+        log = log_of(project, name)
+        assert code == 143, log
+        assert "Traceback" not in log and log.strip().splitlines()[-1] == said, log
+        assert wait_gone(project["tag"]) == [], f"{name}: the stopped run left processes behind"
+        assert list(tmp.iterdir()) == [], f"{name}: temporary files left in TMPDIR"
+        assert leftovers(out) == [], name
+        for path in verdicts(out):
+            json.loads(path.read_text())  # whatever was written is whole
+    assert len(replies(out)) == SAMPLES  # the second run finished generating before its stop
+
+    last = start(project, "last")
+    assert last.wait(timeout=240) == 0, log_of(project, "last")
+    assert len(verdicts(out)) == SAMPLES

@@ -7,15 +7,19 @@ Library code raises ``gallery.errors.GalleryError``; only here does it become
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from gallery.aio import Terminated, raise_terminated
 from gallery.catalogue.workspace import Workspace
 from gallery.errors import GalleryError
 
@@ -34,8 +38,27 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a command as Ctrl-C does, while it runs (see ``gallery.aio``).
+
+    A cancelled CI job, ``timeout`` and ``docker stop`` send SIGTERM, whose default
+    action ends Python at once: no ``finally`` ran, the browser's temporary folder
+    was left behind and nothing was said. (Signals reach the main thread only.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def common(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --config/--prompts/--out and turn GalleryError into a one-line exit 2."""
+    """Add --config/--prompts/--out and turn GalleryError into a one-line exit 2
+    (Ctrl-C: exit 130, SIGTERM: 143, each with one line and what was kept)."""
 
     @click.option(
         "--config",
@@ -65,11 +88,14 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(config_path: Path, prompts_dir: Path, out_dir: Path, **kwargs: Any) -> Any:
         paths = Workspace(config_path, prompts_dir, out_dir)
         try:
-            return func(paths, **kwargs)
+            with _sigterm_interrupts():
+                return func(paths, **kwargs)
         except GalleryError as exc:
             if os.environ.get("GALLERY_DEBUG"):
                 raise
             _fail(str(exc), exc.exit_code)
+        except Terminated:
+            _fail("terminated (SIGTERM); finished samples are kept, rerun to resume", 143)
         except KeyboardInterrupt:
             _fail("interrupted; finished samples are kept, rerun to resume", 130)
 

@@ -632,6 +632,9 @@ class _Load:
         gone = asyncio.ensure_future(self.r.gone(self.browser).wait())
         try:
             await asyncio.wait({call, gone}, timeout=remaining, return_when=FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            _drop(call)  # the run is stopping: the call's own end is nobody's error
+            raise
         finally:
             gone.cancel()
         if call.done():

@@ -38,6 +38,7 @@ from playwright.async_api import Browser, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from gallery.catalogue.prompts import Prompt
+from gallery.errors import BrowserNotFound
 from gallery.render.browser import chromium_version, find_chromium, launch_args
 from gallery.render.pacing import Pacing
 from gallery.render.page import (
@@ -121,6 +122,8 @@ def _capped_launcher(chromium: Path, folder: Path) -> Path | None:
     folder of ours where each is ``false``: it does nothing and the link opens
     nowhere. (The attempt itself is recorded per page from the DevTools protocol.)
     POSIX shells only.
+
+    Chromium's own temporary files go in ``folder`` too (see ``_chromium_tmp``).
     """
     if os.name != "posix":
         return None
@@ -134,10 +137,26 @@ def _capped_launcher(chromium: Path, folder: Path) -> Path | None:
     script.write_text(
         f"#!/bin/sh\nulimit -d {MEMORY_CAP_MB * 1024} 2>/dev/null\n"
         f'PATH={shlex.quote(str(helpers))}:"$PATH"; export PATH\n'
+        f"TMPDIR={shlex.quote(str(_chromium_tmp(folder)))}; export TMPDIR\n"
         f'exec {shlex.quote(str(chromium))} "$@"\n'
     )
     script.chmod(0o755)
     return script
+
+
+#: The longest temporary folder Chromium can start in: it puts a socket at
+#: ``$TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`` and a Unix socket path
+#: has at most 107 bytes. Beyond it Chromium exits at launch ("Socket path too long").
+CHROMIUM_TMP_MAX = 107 - len("/org.chromium.Chromium.XXXXXX/SingletonSocket")
+
+
+def _chromium_tmp(folder: Path) -> Path:
+    """Where Chromium keeps its temporary files: ``folder``, removed with the renderer
+    (files of a browser killed from outside were left in /tmp), or /tmp when that
+    path is too long for Chromium to start in (a deep TMPDIR, pytest's tmp_path)."""
+    if len(os.fsencode(folder)) <= CHROMIUM_TMP_MAX:
+        return folder
+    return Path("/tmp")
 
 
 class Renderer:
@@ -185,6 +204,13 @@ class Renderer:
         self._pw = await async_playwright().start()
         try:
             self.browser = await self._launch()
+        except BrowserGone as exc:
+            # Before any page: the machine's Chromium, not a page (exit 2, one line).
+            await self._pw.stop()
+            self._dead_end.close()
+            raise BrowserNotFound(
+                f"{exc} (`gallery doctor` checks the setup)", source=self.chromium.path
+            ) from None
         except BaseException:
             await self._pw.stop()
             raise
