@@ -13,7 +13,9 @@ prints agreement with the labels per check and for ``runs ∧ animates`` (a page
 disagreement with gallery's reason and the person's note, and the time taken —
 for the tune split and the held-out split apart: the engine is tuned on the
 first; the second is the figure that says how it does on pages nobody tuned it
-on. ``--repeat N`` renders the corpus N times and checks that every page gets
+on. Agreement on ``works`` is also given for the pages whose label the person
+was sure of (``certain``): a miss there is the engine's, where an unsure label
+may be either's. ``--repeat N`` renders the corpus N times and checks that every page gets
 the same verdicts and the same pixels each time.
 """
 
@@ -218,6 +220,11 @@ def print_report(report: dict[str, Any]) -> None:
         for m, a in block["agreement"].items():
             if a["pages"]:
                 print(f"  {m:<9} {a['share']:7.1%}  ({a['agree']}/{a['pages']})")
+        if (sure := block.get("certain")) and sure["pages"]:
+            print(
+                f"  works, labels the person was sure of: {sure['share']:.1%}"
+                f"  ({sure['agree']}/{sure['pages']})"
+            )
         conf = block["agreement"]["works"]["confusion"]
         print("  runs ∧ animates, confusion: " + "; ".join(f"{k}: {v}" for k, v in conf.items()))
     dis = report["disagreements"]
@@ -286,7 +293,12 @@ def main() -> None:
         "seconds_per_render": round(sum(times) / len(times), 1),
         "pages_per_minute": round(60 * len(pages) / (sum(times) / len(times)), 1),
         "splits": {
-            name: {"pages": len(ps), "agreement": agreement(ps, results)}
+            name: {
+                "pages": len(ps),
+                "agreement": agreement(ps, results),
+                # The person was sure of these labels: a miss on one is the engine's.
+                "certain": agreement([p for p in ps if p.label.certain], results)["works"],
+            }
             for name, ps in splits.items()
             if ps
         },
