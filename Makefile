@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup gallery test lint format bench bench-scale local-model clean
+.PHONY: setup gallery test lint format bench bench-scale bench-breakdown local-model clean
 
 setup: $(STAMP)
 	@$(BIN)/python -m gallery.render.browser
@@ -61,6 +61,13 @@ bench-scale: setup $(DEV_STAMP)
 	  $(BIN)/python benchmarks/render_throughput.py --pages $$n --skip-multi \
 	    --json benchmarks/results/render_scale_$$n.json || exit 1; \
 	done
+
+# Where render time goes against shot-scraper: the full observation, then less and
+# less of it, on 56 real pages in one run (about 25 minutes on 2 cores).
+bench-breakdown: setup $(DEV_STAMP)
+	$(BIN)/python benchmarks/real_corpus.py fetch $(if $(REAL_PAGES),--from $(REAL_PAGES))
+	$(BIN)/python benchmarks/render_throughput.py --pages 56 --skip-shot --multi-wait 5000 \
+	  --also no-axe no-input frames at-5s one-shot --json benchmarks/results/render_breakdown.json
 
 # The local model lane (gemma3-270m in gallery.toml): installs the `local` extra
 # once (it compiles llama.cpp: several minutes), then serves Gemma 3 270M on

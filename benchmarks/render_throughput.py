@@ -32,6 +32,17 @@ library URLs in them are rewritten to that server, which answers with the same
 npm files gallery's sandbox serves (``LibCache``), and any other host fails
 at once (``--host-resolver-rules``), as gallery's sandbox refuses it.
 
+``--also`` adds gallery phases that observe less, on the same pages in the same
+run, to show where the distance to ``multi`` lies, each one less than the one
+before: ``no-axe`` (the full observation but axe-core), ``no-input`` (and no
+scripted input, so no control load), ``frames`` (and only ``runs`` and
+``animates``: the 3 shots and 12 preview frames), ``at-5s`` (the page's first 5
+virtual seconds run as the full observation runs them, one shot at the end) and
+``one-shot`` (one shot at 0.5 virtual s, about what ``multi`` does: gallery's
+fixed cost per page, sandbox and clock included). ``--multi-wait 5000`` also
+runs ``multi`` with each shot taken 5 s after the load (its ``wait``): what a
+user of it would do to see a page at 5 s, as gallery's last shot does.
+
 Then the heavy-page trap, each Mandelbrot page alone (so no other page shares
 the cores): its whole observation (real seconds, mode) against the 5 s it would
 take in real time, and what stepping every frame of 5 virtual seconds would cost
@@ -145,7 +156,38 @@ class PeakRSS:
 # --- gallery ------------------------------------------------------------------------
 
 
-async def gallery_phase(pages, dirs, concurrency: int) -> dict:
+#: ``--also``: observations reduced to what each name says (see the module's docstring).
+LESSER = ("no-axe", "no-input", "frames", "at-5s", "one-shot")
+
+
+def lesser(pages, what: str) -> list:
+    """The pages with their observation reduced to ``what`` (one of ``LESSER``)."""
+    import dataclasses
+
+    out = []
+    for page in pages:
+        p = page.prompt
+        if what in ("at-5s", "one-shot"):
+            at = 5.0 if what == "at-5s" else 0.5
+            p = dataclasses.replace(
+                p, render=dataclasses.replace(p.render, screenshots=(at,), preview_frames=1)
+            )
+        drop = {"no-axe": {"accessible"}, "no-input": {"interactive"}}.get(what)
+        checks = (
+            tuple(c for c in p.checks if c.kind not in drop)
+            if drop
+            else tuple(c for c in p.checks if c.kind in ("runs", "animates"))
+        )
+        interact = p.interact if what == "no-axe" else ()
+        out.append(
+            dataclasses.replace(
+                page, prompt=dataclasses.replace(p, checks=checks, interact=interact)
+            )
+        )
+    return out
+
+
+async def gallery_phase(pages, dirs, concurrency: int, heavy: bool = True) -> dict:
     from gallery.render.sandbox import Renderer
 
     obs_by_page: dict[str, dict] = {}
@@ -182,7 +224,7 @@ async def gallery_phase(pages, dirs, concurrency: int) -> dict:
 
         await asyncio.gather(*(one(p) for p in pages))
         wall = time.perf_counter() - t0
-        heavy_full = await heavy_every_frame(renderer, pages, dirs)
+        heavy_full = await heavy_every_frame(renderer, pages, dirs) if heavy else {}
     return {
         "wall_s": wall,
         "browser_start_s": started,
@@ -305,8 +347,11 @@ def shot_scraper_env(chromium: Path, tmp: Path) -> tuple[dict, list[str]]:
 MULTI_BATCH = 10
 
 
-def shot_scraper_multi(urls: dict[str, str], out: Path, env: dict, args: list[str]) -> float:
-    """Seconds for ``shot-scraper multi`` over every page, ``MULTI_BATCH`` pages a YAML."""
+def shot_scraper_multi(
+    urls: dict[str, str], out: Path, env: dict, args: list[str], wait_ms: int = 0
+) -> float:
+    """Seconds for ``shot-scraper multi`` over every page, ``MULTI_BATCH`` pages a YAML
+    (``wait_ms``: each shot that long after the load, multi's ``wait``)."""
     out.mkdir(parents=True, exist_ok=True)
     items = list(urls.items())
     wall = 0.0
@@ -315,6 +360,7 @@ def shot_scraper_multi(urls: dict[str, str], out: Path, env: dict, args: list[st
         yml.write_text(
             "".join(
                 f"- url: {url}\n  output: {out / name}.png\n  width: 1280\n  height: 720\n"
+                + (f"  wait: {wait_ms}\n" if wait_ms else "")
                 for name, url in items[start : start + MULTI_BATCH]
             )
         )
@@ -445,6 +491,20 @@ def main() -> None:
     )
     ap.add_argument("--skip-multi", action="store_true", help="gallery alone (scale runs)")
     ap.add_argument("--skip-shot", action="store_true", help="skip the per-page shot-scraper phase")
+    ap.add_argument(
+        "--also",
+        nargs="*",
+        choices=LESSER,
+        default=[],
+        help="gallery phases that observe less, in the same run (see the docstring)",
+    )
+    ap.add_argument(
+        "--multi-wait",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="also run shot-scraper multi with each shot MS after the load (5000: at 5 s)",
+    )
     ap.add_argument("--only", nargs="*", help="fixtures: only these")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
@@ -473,12 +533,25 @@ def main() -> None:
             f" (PSS {mem.peak_pss / 2**20:.0f} MiB)"
         )
 
+        less = {}
+        for what in args.also:
+            got = asyncio.run(gallery_phase(lesser(pages, what), dirs, args.concurrency, False))
+            less[what] = got["wall_s"]
+            print(f"gallery, {what}: {got['wall_s']:.1f}s")
+
         multi = None
         if not args.skip_multi:
             load["multi"] = [os.getloadavg()[0]]
             multi = shot_scraper_multi(urls, tmp / "ss-multi", env, ss_args)
             load["multi"].append(os.getloadavg()[0])
             print(f"shot-scraper multi: {multi:.1f}s")
+
+        multi_wait = None
+        if args.multi_wait and not args.skip_multi:
+            multi_wait = shot_scraper_multi(
+                urls, tmp / "ss-multi-wait", env, ss_args, wait_ms=args.multi_wait
+            )
+            print(f"shot-scraper multi, wait {args.multi_wait} ms: {multi_wait:.1f}s")
 
         shot = None
         if not args.skip_shot and not args.skip_multi:
@@ -534,6 +607,23 @@ def main() -> None:
             "pages_per_min": round(60 * n / multi, 1),
         }
         result["ratio_vs_multi"] = round(g["wall_s"] / multi, 3)
+    if multi_wait is not None:
+        result["shot_scraper_multi_wait"] = {
+            "wait_ms": args.multi_wait,
+            "wall_s": round(multi_wait, 2),
+            "pages_per_min": round(60 * n / multi_wait, 1),
+        }
+        result["ratio_vs_multi_wait"] = round(g["wall_s"] / multi_wait, 3)
+    if less:
+        result["lesser"] = {
+            what: {
+                "wall_s": round(wall, 2),
+                "pages_per_min": round(60 * n / wall, 1),
+                **({"ratio_vs_multi": round(wall / multi, 3)} if multi else {}),
+                "share_of_full": round(wall / g["wall_s"], 3),
+            }
+            for what, wall in less.items()
+        }
     if all(p.label is not None for p in pages):
         result["agreement"] = agreement(pages, g["verdicts"])
     # Per page, so two runs can be told apart page by page (mode: full/sampled/budget).
