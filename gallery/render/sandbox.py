@@ -208,6 +208,7 @@ class Renderer:
             # Before any page: the machine's Chromium, not a page (exit 2, one line).
             await self._pw.stop()
             self._dead_end.close()
+            self._tmp.cleanup()
             raise BrowserNotFound(
                 f"{exc} (`gallery doctor` checks the setup)", source=self.chromium.path
             ) from None
