@@ -128,3 +128,27 @@ def test_render_throughput_on_the_real_corpus_scores_every_copy(
     assert sorted(g["verdicts"]) == sorted(p.name for p in pages)
     works = render_throughput.agreement(pages, g["verdicts"])["works"]
     assert (works["agree"], works["pages"]) == (3, 3), g["verdicts"]
+
+
+def test_render_throughput_lesser_phases_each_observe_less() -> None:
+    """``--also`` phases are cumulative: each drops work the one before it still did
+    (a first version's ``no-input`` kept axe-core, so the shares did not add up)."""
+    import corpus
+    import render_throughput
+
+    prompt = corpus.prompt_for("x", {"interact": [{"at": 2.0, "key": "ArrowUp"}]})
+    page = corpus.Page("x-r0", "x", 0, "<p>x</p>", prompt)
+
+    def work(p) -> tuple[set, int, int, int]:
+        r = p.prompt.render
+        kinds = {c.kind for c in p.prompt.checks}
+        return kinds, len(p.prompt.interact), len(r.screenshots), r.preview_frames
+
+    phases = [page] + [render_throughput.lesser([page], w)[0] for w in render_throughput.LESSER]
+    assert "accessible" in work(page)[0] and work(page)[1] == 1
+    for before, after in zip(phases, phases[1:], strict=False):
+        (kb, ib, sb, fb), (ka, ia, sa, fa) = work(before), work(after)
+        assert ka <= kb and ia <= ib and sa <= sb and fa <= fb
+        assert (ka, ia, sa, fa) != (kb, ib, sb, fb) or after is phases[-1]
+    no_input = render_throughput.lesser([page], "no-input")[0]
+    assert work(no_input)[:2] == ({"runs", "animates", "clean-console", "offline"}, 0)
