@@ -127,14 +127,21 @@ def log_of(project: dict, name: str) -> str:
     return (project["root"] / f"{name}.log").read_text(errors="replace")
 
 
-def kill_when(proc: subprocess.Popen, ready, what: str, timeout: float = 120.0) -> None:
+def kill_when(
+    proc: subprocess.Popen,
+    ready,
+    what: str,
+    sig: int = signal.SIGKILL,
+    timeout: float = 120.0,
+) -> int:
+    """Send ``sig`` once ``ready``; the exit code (SIGTERM: a cancelled CI job, ``timeout``)."""
     end = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, f"the run ended before {what}"
         assert time.monotonic() < end, f"timed out waiting for {what}"
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    os.kill(proc.pid, sig)
+    return proc.wait(timeout=60)
 
 
 def replies(out: Path) -> list[Path]:
@@ -222,17 +229,6 @@ def test_kill_during_generation_and_rendering_then_rerun(project: dict, llm_serv
     assert (project["root"] / "site" / "index.html").is_file()
 
 
-def stop_when(proc: subprocess.Popen, ready, what: str, timeout: float = 120.0) -> int:
-    """SIGTERM (a cancelled CI job, ``timeout``) once ``ready``; the exit code."""
-    end = time.monotonic() + timeout
-    while not ready():
-        assert proc.poll() is None, f"the run ended before {what}"
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGTERM)
-    return proc.wait(timeout=60)
-
-
 def test_sigterm_stops_cleanly_in_generation_and_rendering(project: dict, llm_server) -> None:
     """SIGTERM ends a run as Ctrl-C does: one line, exit 143, nothing left behind.
 
@@ -246,7 +242,7 @@ def test_sigterm_stops_cleanly_in_generation_and_rendering(project: dict, llm_se
         ("gen", lambda: 1 <= len(replies(out)) < SAMPLES, "a reply"),
         ("render", lambda: 1 <= len(verdicts(out)) < SAMPLES, "a verdict"),
     ):
-        code = stop_when(start(project, name), ready, what)
+        code = kill_when(start(project, name), ready, what, signal.SIGTERM)
         log = log_of(project, name)
         assert code == 143, log
         assert "Traceback" not in log and log.strip().splitlines()[-1] == said, log

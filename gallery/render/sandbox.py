@@ -204,16 +204,15 @@ class Renderer:
         self._pw = await async_playwright().start()
         try:
             self.browser = await self._launch()
-        except BrowserGone as exc:
-            # Before any page: the machine's Chromium, not a page (exit 2, one line).
+        except BaseException as exc:
             await self._pw.stop()
             self._dead_end.close()
             self._tmp.cleanup()
-            raise BrowserNotFound(
-                f"{exc} (`gallery doctor` checks the setup)", source=self.chromium.path
-            ) from None
-        except BaseException:
-            await self._pw.stop()
+            if isinstance(exc, BrowserGone):
+                # Before any page: the machine's Chromium, not a page (exit 2, one line).
+                raise BrowserNotFound(
+                    f"{exc} (`gallery doctor` checks the setup)", source=self.chromium.path
+                ) from None
             raise
         self._watchdog = asyncio.ensure_future(self._watch())
         return self
