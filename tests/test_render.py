@@ -193,6 +193,40 @@ def test_sandbox_records_and_refuses(tmp_path: Path) -> None:
     assert checks["runs"]["passed"] is True
 
 
+MISSING_AND_TRANSITION = """<!doctype html><html lang="en"><head><title>m</title></head>
+<body style="margin:0;background:#fff"><h1>portfolio</h1>
+<img src="missing.jpg" alt="a"><img src="missing.jpg" alt="b"><img src="missing.jpg" alt="c">
+<img src="other.png" alt="d">
+<div id="bar" style="position:fixed;left:10px;top:200px;width:2px;height:4px;background:#0a0;
+  transition:width 2s linear"></div>
+<script>
+const bar = document.getElementById('bar');
+bar.getBoundingClientRect();  // a style computed between the two widths: a transition
+bar.style.width = '40px';
+setTimeout(() => bar.remove(), 3000);
+</script></body></html>"""
+
+
+def test_what_varies_with_chromium_timing_is_not_recorded_as_the_page(tmp_path: Path) -> None:
+    """Two things that once made one page's verdict differ between loads: how many
+    requests three ``<img>`` of one missing file make (Chromium shares an in-flight
+    request or not), and a CSS transition taken for an indicator overlay (whether a
+    transition starts at all depends on when a style was computed)."""
+    prompt = make_prompt()
+    obs = render_pages(tmp_path, {"p": MISSING_AND_TRANSITION}, prompt)["p"].observation
+    failed = [m for m in obs["console"] if m["text"].startswith("Failed to load resource")]
+    assert {m["url"].rsplit("/", 1)[1] for m in failed} == {"missing.jpg", "other.png"}
+    checks = {c["name"]: c for c in judge(obs, prompt.checks)["checks"]}
+    assert checks["clean-console"]["detail"].startswith("2 console error(s)")
+    # the transitioned bar was seen at the early stops and removed at 3 s: as an
+    # indicator it was recorded as a "gone" overlay; a transition is no overlay at all
+    assert not [o for o in obs["page"]["overlays"] if o[1] == 200], obs["page"]["overlays"]
+    # the same observation with a file asked for three times: still one error for it
+    three = {**obs, "console": obs["console"] + failed[:1] * 2}
+    checks = {c["name"]: c for c in judge(three, prompt.checks)["checks"]}
+    assert checks["clean-console"]["detail"].startswith("2 console error(s)")
+
+
 @pytest.mark.parametrize("budget", [4.0])
 def test_hung_page_gets_a_verdict_and_the_browser_goes_on(tmp_path: Path, budget: float) -> None:
     prompt = make_prompt(render={"budget": budget})

@@ -316,6 +316,10 @@ WORLD_SCRIPT = """
   // elements that a CSS or Web Animation moves (at most %(indicator_share)s: a spinner, a
   // pulsing dot, a blinking cursor), as [element, its box, kind]. Neither is the page's
   // content; a counter's or an indicator's changes are not its motion either (timeline.py).
+  // A CSS transition is not an indicator: it is one change of the element's state, and
+  // whether it exists at all depends on whether a style was computed between two changes
+  // (a loading bar set to a tenth, then full, in one script), which the parser's real-time
+  // yields decide: as an indicator it made the same page's overlays differ between loads.
   // Each overlay as [element, box, kind, its text (trimmed; '' for an indicator)].
   globalThis.__galleryOverlays = () => {
     const body = document.body, vw = innerWidth, vh = innerHeight;
@@ -349,6 +353,7 @@ WORLD_SCRIPT = """
     }
     for (const a of document.getAnimations().slice(0, 200)) {
       if (out.length >= %(max_overlays)d) break;
+      if (a instanceof CSSTransition) continue;
       const el = a.effect && a.effect.target;
       if (!el || !el.getBoundingClientRect || seen.has(el)) continue;
       seen.add(el);
