@@ -1,7 +1,7 @@
 """How far gallery's verdicts agree with a person's eye, on real model-written pages.
 
     .venv/bin/python benchmarks/verdict_truth.py [--split tune|held-out|fresh|all] [--repeat N]
-        [--concurrency 2] [--keep DIR] [--json FILE]
+        [--concurrency 2] [--keep DIR] [--json FILE] [--rescore RUN...]
 
 Renders every page of the labelled real-page corpus (``real_corpus.py``; fetch
 the pages first) with the render stage (``render_run``, as ``gallery render``
@@ -16,7 +16,8 @@ first; the second is the figure that says how it does on pages nobody tuned it
 on. Agreement on ``works`` is also given for the pages whose label the person
 was sure of (``certain``): a miss there is the engine's, where an unsure label
 may be either's. ``--repeat N`` renders the corpus N times and checks that every page gets
-the same verdicts and the same pixels each time.
+the same verdicts and the same pixels each time (where not, how many pixels differ and by
+how many levels); ``--rescore RUN...`` does the same on runs kept with ``--keep``.
 """
 
 from __future__ import annotations
@@ -180,10 +181,10 @@ def disagreements(pages: list[RealPage], results: dict[str, Any]) -> list[dict[s
 
 def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Pages whose verdicts or pixels differ between renders of the same corpus."""
-    from gallery.render import images
-
     first = runs[0]
     verdicts, outcomes, pixels = [], [], []
+    # how far each differing shot differs, the largest over the renders: pixels and levels
+    sizes: dict[str, dict[str, dict[str, int]]] = {}
 
     def outcome(verdict: dict[str, Any] | None) -> dict[str, Any]:
         v = verdict or {}
@@ -196,12 +197,15 @@ def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 verdicts.append(pid)
             if outcome(res["verdict"]) != outcome(o["verdict"]):
                 outcomes.append(pid)
-            if sorted(res["shots"]) != sorted(o["shots"]) or any(
-                res["shots"][k] != o["shots"][k]
-                and images.diff_ratio(res["shots"][k], o["shots"][k], threshold=0) > 0
-                for k in res["shots"]
-            ):
+            if sorted(res["shots"]) != sorted(o["shots"]):
                 pixels.append(pid)
+                continue
+            for k in res["shots"]:
+                size = pixel_difference(res["shots"][k], o["shots"][k])
+                if size["pixels"]:
+                    pixels.append(pid)
+                    seen = sizes.setdefault(pid, {}).setdefault(k, size)
+                    sizes[pid][k] = {n: max(v, size[n]) for n, v in seen.items()}
     return {
         "renders": len(runs),
         "pages": len(first),
@@ -210,6 +214,26 @@ def repeat_check(runs: list[dict[str, Any]]) -> dict[str, Any]:
         # a different pass/fail of the sample or of one of its checks
         "outcomes_differ": sorted(set(outcomes)),
         "pixels_differ": sorted(set(pixels)),
+        "pixel_differences": {pid: sizes[pid] for pid in sorted(sizes)},
+    }
+
+
+def pixel_difference(a: bytes, b: bytes) -> dict[str, int]:
+    """How many pixels of two shots differ at all, and by how many levels at most: a
+    row of pixels one level apart is not a page that looks different."""
+    from PIL import ImageChops
+
+    from gallery.render import images
+
+    if a == b:
+        return {"pixels": 0, "max_level": 0}
+    ia, ib = images.load(a), images.load(b)
+    if ia.size != ib.size:
+        return {"pixels": ia.width * ia.height, "max_level": 255}
+    diff = ImageChops.difference(ia, ib)
+    return {
+        "pixels": round(images.diff_ratio(ia, ib, threshold=0) * ia.width * ia.height),
+        "max_level": max(high for _, high in diff.getextrema()),
     }
 
 
@@ -243,10 +267,17 @@ def print_report(report: dict[str, Any]) -> None:
             f"{len(r['verdicts_differ'])} {r['verdicts_differ']}, pixels on "
             f"{len(r['pixels_differ'])} {r['pixels_differ']}"
         )
-    print(
-        f"\ntime: {report['seconds_per_render']} s per render of the corpus "
-        f"({report['pages_per_minute']} pages/min, concurrency {report['concurrency']})"
-    )
+        for pid, shots in r["pixel_differences"].items():
+            for shot, size in shots.items():
+                print(
+                    f"  {pid} {shot}: {size['pixels']} pixels differ, "
+                    f"by up to {size['max_level']} levels"
+                )
+    if report["seconds_per_render"] is not None:
+        print(
+            f"\ntime: {report['seconds_per_render']} s per render of the corpus "
+            f"({report['pages_per_minute']} pages/min, concurrency {report['concurrency']})"
+        )
 
 
 def main() -> None:
@@ -258,7 +289,11 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the runs in this outputs folder")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument(
-        "--rescore", type=Path, help="score a run kept with --keep again (no rendering)"
+        "--rescore",
+        type=Path,
+        nargs="+",
+        help="score runs kept with --keep again, no rendering (several: the first is scored, "
+        "all are checked for the same verdicts and pixels)",
     )
     args = ap.parse_args()
 
@@ -274,7 +309,7 @@ def main() -> None:
     if args.rescore:
         from gallery.records.store import Run
 
-        renders, times = [read_run(Run(args.rescore))], [float("nan")]
+        renders = [read_run(Run(path)) for path in args.rescore]
         pages = [p for p in pages if p.id in renders[0]]
     for _ in range(0 if args.rescore else max(1, args.repeat)):
         results, took = render(pages, out, args.concurrency)
@@ -290,8 +325,11 @@ def main() -> None:
         "chromium": chromium_version(find_chromium().path),
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
         "concurrency": args.concurrency,
-        "seconds_per_render": round(sum(times) / len(times), 1),
-        "pages_per_minute": round(60 * len(pages) / (sum(times) / len(times)), 1),
+        # none when the runs were rescored: their time was not measured here
+        "seconds_per_render": round(sum(times) / len(times), 1) if times else None,
+        "pages_per_minute": round(60 * len(pages) / (sum(times) / len(times)), 1)
+        if times
+        else None,
         "splits": {
             name: {
                 "pages": len(ps),

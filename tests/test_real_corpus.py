@@ -7,10 +7,13 @@ that allows redistribution, a hash, a split and a person's labels.
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from collections import Counter
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -100,6 +103,20 @@ def test_verdict_truth_renders_scores_and_repeats(tmp_path: Path, monkeypatch) -
     assert verdict_truth.disagreements(pages, first) == []
     repeat = verdict_truth.repeat_check([first, second])
     assert repeat["outcomes_differ"] == [] and repeat["pixels_differ"] == [], repeat
+    assert repeat["pixel_differences"] == {}
+    # a shot of the second render one level lighter in a row of 3 pixels: reported with
+    # its size, so a faint raster difference is told from a page that looks different
+    pid, shot = next((pid, k) for pid, r in second.items() for k in r["shots"])
+    image = Image.open(io.BytesIO(second[pid]["shots"][shot])).convert("RGB")
+    for x in range(3):
+        r, g, b = image.getpixel((x, 5))
+        image.putpixel((x, 5), (r, g, b ^ 1))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    second[pid]["shots"][shot] = buf.getvalue()
+    repeat = verdict_truth.repeat_check([first, second])
+    assert repeat["pixels_differ"] == [pid] and repeat["outcomes_differ"] == []
+    assert repeat["pixel_differences"] == {pid: {shot: {"pixels": 3, "max_level": 1}}}
 
 
 def test_render_throughput_on_the_real_corpus_scores_every_copy(
