@@ -1071,7 +1071,13 @@ class _Load:
         """One input step, event by event, pinning what each event starts before the
         next (see WORLD_SCRIPT): between Playwright's events of a click real time
         passes, and a transition left running would hand the next one a start
-        value that depends on it."""
+        value that depends on it. Once the pointer is on the page, the frames of
+        ``settle`` pass after each event too: Chromium updates what is hovered at a
+        real frame after the page changed under the pointer (a pressed cell's
+        `:active` shrink took it from under the pointer), and that update must land
+        between the same two events every time, not wherever real time put a frame
+        (a tic-tac-toe board kept a hover transform or not; a minesweeper cell its
+        highlight)."""
         kb, mouse = self.page.keyboard, self.page.mouse
         calls: list[tuple[Any, str]] = []
         if step.key:
@@ -1102,8 +1108,10 @@ class _Load:
         self.pointed = self.pointed or bool(step.click or step.drag)
         for i, (make, what) in enumerate(calls):
             if i:
-                await self.sync_animations()
+                await (self.settle() if self.pointed else self.sync_animations())
             await self.call(make(), what)
+        if self.pointed:
+            await self.settle()
 
     async def close(self) -> bool:
         """Close the context (once); False when even that hangs (the browser must go)."""

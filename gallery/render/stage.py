@@ -41,7 +41,9 @@ from gallery.render.pacing import PacingMemo
 #: three made the same page give other pixels in some loads).
 #: 8: a CSS transition is not an indicator overlay, and a missing file is one console
 #: error however often it was requested (both varied between loads of one page).
-RENDER_VERSION = "8"
+#: 9: after each event of a pointer input, the frames that update what is hovered pass
+#: before the next (where a hover update landed followed real time).
+RENDER_VERSION = "9"
 
 
 @dataclass
