@@ -1076,8 +1076,8 @@ class _Load:
         real frame after the page changed under the pointer (a pressed cell's
         `:active` shrink took it from under the pointer), and that update must land
         between the same two events every time, not wherever real time put a frame
-        (a tic-tac-toe board kept a hover transform or not; a minesweeper cell its
-        highlight)."""
+        (a tic-tac-toe board's hovered cell came out rasterised one way or the other,
+        with the same styles either way)."""
         kb, mouse = self.page.keyboard, self.page.mouse
         calls: list[tuple[Any, str]] = []
         if step.key:
